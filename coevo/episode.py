@@ -1,0 +1,52 @@
+"""Records of what happened in a game: one Turn per action, one Episode per game instance.
+
+These are the only objects that travel between rollout, arbiter and learners, so they are plain
+dataclasses that pickle cheaply (Ray) and serialise to JSON (transcripts.jsonl).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Turn:
+    """One action: `agent` (a policy of the population) acting in game seat `seat` (e.g. solver_0)."""
+
+    agent: str
+    seat: str
+    prompt_text: str
+    completion_text: str
+    prompt_ids: list[int] = field(default_factory=list)
+    completion_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)  # sampling logprob of each completion token
+    reward: float = 0.0  # training reward, written by the arbiter
+    group: str = ""  # turns in one group are compared by group-normalised advantages (GRPO, RLOO)
+
+    def to_json(self, with_ids: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_ids:
+            for k in ("prompt_ids", "completion_ids", "logprobs"):
+                d.pop(k)
+        return d
+
+
+@dataclass
+class Episode:
+    """One finished game instance."""
+
+    game: str
+    seed: int
+    seats: dict[str, str]  # seat -> agent
+    task: dict[str, Any] = field(default_factory=dict)
+    turns: list[Turn] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)  # what the game recorded (infos)
+    native_rewards: dict[str, float] = field(default_factory=dict)  # PettingZoo rewards per seat
+
+    def turns_of(self, seat: str) -> list[Turn]:
+        return [t for t in self.turns if t.seat == seat]
+
+    def to_json(self, with_ids: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        d["turns"] = [t.to_json(with_ids) for t in self.turns]
+        return d

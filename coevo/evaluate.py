@@ -1,0 +1,53 @@
+"""Held-out accuracy: every agent answers every held-out task alone, greedy, in one batched call.
+
+This measures what the co-evolution did to each policy's own problem solving, apart from the game
+(PAPERS.md: the CoMAS table reports the trained agents' accuracy on GSM8K etc.).
+"""
+from __future__ import annotations
+
+from games.tasks import answer_prompt, answers_match, extract_answer
+
+
+def heldout_accuracy(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
+    """`eval/accuracy/<agent>` for each agent, plus their mean as `eval/accuracy`."""
+    if not tasks:
+        return {}
+    rows = [(agent, task) for agent in agents for task in tasks]
+    completions = policies.generate(
+        agents=[a for a, _ in rows], prompts=[answer_prompt(t) for _, t in rows],
+        max_new_tokens=max_new_tokens, greedy=True,
+    )
+    correct = {a: 0 for a in agents}
+    for (agent, task), c in zip(rows, completions):
+        correct[agent] += answers_match(extract_answer(c.text), task.answer)
+    out = {f"eval/accuracy/{a}": correct[a] / len(tasks) for a in agents}
+    out["eval/accuracy"] = sum(correct.values()) / (len(tasks) * len(agents))
+    return out
+
+
+def evaluate_run(cfg) -> str:
+    """`coevo eval`: load the run's latest checkpoint (if any) and report held-out accuracy."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    import games
+    from coevo.checkpoint import latest_checkpoint
+    from coevo.models.hf import HFPolicies
+    from coevo.models.store import resolve_model
+
+    agents = cfg.population.agents
+    m = cfg.model
+    policies = HFPolicies(resolve_model(m.name), agents, m.lora.model_dump(), dtype=m.rollout_dtype,
+                          device=m.device, max_prompt_tokens=m.max_prompt_tokens, system_prompt=m.system_prompt)
+    ckpt = latest_checkpoint(Path(cfg.run_dir).expanduser().resolve())
+    if ckpt is None:
+        where = "no checkpoint: untrained adapters (equal to the base)"
+    else:
+        for a in agents:
+            policies.set_adapter(a, load_file(str(ckpt / a / "adapter.safetensors")))
+        where = str(ckpt)
+    tasks = games.make(cfg.game.name, **cfg.game.options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
+    acc = heldout_accuracy(policies, agents, tasks, cfg.eval.max_new_tokens)
+    lines = [f"{where}: {len(tasks)} held-out tasks"] + [f"  {k}: {v:.3f}" for k, v in sorted(acc.items())]
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""One agent's learner: its own copy of the frozen base, its LoRA adapter, its optimizer.
+
+The driver runs one `Learner` per trainable agent as a Ray actor (`LearnerActor`), so all agents
+step in parallel. A step is: advantages from the arbiter's rewards -> PPO-style loss against the
+rollout's sampling logprobs (optionally KL to the base with the adapter switched off, which costs
+no second model) -> one optimizer step. Only the adapter's weights ever leave the actor.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import ray
+import torch
+from safetensors.torch import load_file, save_file
+
+from coevo.episode import Turn
+from coevo.learners.advantages import get_advantage
+from coevo.learners.losses import get_loss
+from coevo.models.hf import add_lora, adapter_state, load_adapter_state, load_base, load_tokenizer, pick_device
+from coevo.models.logprobs import completion_logprobs
+
+
+def _pad(rows: list[list[float]], width: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), width)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r)
+    return out
+
+
+class Learner:
+    def __init__(self, agent: str, model_path: str, model_cfg: dict, algo_cfg: dict, temperature: float,
+                 seed: int, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.agent = agent
+        self.algo = algo_cfg
+        self.temperature = temperature
+        self.device = pick_device(model_cfg["device"])
+        self.autocast = model_cfg["autocast"]
+        self.pad_id = load_tokenizer(model_path).pad_token_id
+        base = load_base(model_path, model_cfg["learner_dtype"], model_cfg["device"])
+        self.model = add_lora(base, [agent], model_cfg["lora"], seed)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=algo_cfg["lr"], weight_decay=algo_cfg["weight_decay"])
+        self.advantage_fn = get_advantage(algo_cfg["advantage"])
+        self.loss_fn = get_loss(algo_cfg["loss"])
+        self.steps = 0
+
+    def _autocast(self):
+        if not self.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device, dtype=torch.bfloat16)
+
+    def _logprobs(self, turns: list[Turn]):
+        with self._autocast():
+            return completion_logprobs(self.model, [t.prompt_ids for t in turns],
+                                       [t.completion_ids for t in turns], self.temperature, self.pad_id)
+
+    def step(self, turns: list[Turn]) -> dict[str, float]:
+        """One policy update on this agent's turns of the iteration."""
+        t0 = time.perf_counter()
+        turns = [t for t in turns if t.completion_ids]  # an empty completion has no token to learn from
+        prefix = f"learner/{self.agent}/"
+        if not turns:
+            return {prefix + "turns": 0}
+        rewards = torch.tensor([t.reward for t in turns], dtype=torch.float32)
+        advantages = self.advantage_fn(rewards, [t.group for t in turns])
+        n_tokens = sum(len(t.completion_ids) for t in turns)
+        mb = self.algo["micro_batch_size"]
+        self.model.train()
+        totals: dict[str, float] = {}
+        for _ in range(self.algo["ppo_epochs"]):
+            self.optimizer.zero_grad(set_to_none=True)
+            for start in range(0, len(turns), mb):
+                chunk, adv = turns[start:start + mb], advantages[start:start + mb]
+                logprobs, mask = self._logprobs(chunk)
+                old = _pad([t.logprobs for t in chunk], mask.shape[1]).to(logprobs.device)
+                ref = None
+                if self.algo["kl_coef"] > 0:
+                    with torch.no_grad(), self.model.disable_adapter():
+                        ref, _ = self._logprobs(chunk)
+                loss, stats = self.loss_fn(
+                    logprobs, old, adv.to(logprobs.device), mask.float(), clip_eps=self.algo["clip_eps"],
+                    ref_logprobs=ref, kl_coef=self.algo["kl_coef"], sft_coef=self.algo["sft_coef"],
+                    sft_mask=torch.tensor([t.reward > 0 for t in chunk], device=logprobs.device),  # SFT on winners
+                )
+                weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
+                (loss * weight).backward()
+                for k, v in stats.items():
+                    totals[k] = totals.get(k, 0.0) + float(v) * weight / self.algo["ppo_epochs"]
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.algo["max_grad_norm"])
+            self.optimizer.step()
+        self.model.eval()
+        self.steps += 1
+        out = {prefix + k: v for k, v in totals.items()}
+        out.update({
+            prefix + "grad_norm": float(grad_norm), prefix + "turns": len(turns), prefix + "tokens": n_tokens,
+            prefix + "reward_mean": float(rewards.mean()), prefix + "adv_abs_mean": float(advantages.abs().mean()),
+            prefix + "step_s": time.perf_counter() - t0,
+        })
+        return out
+
+    # -- weights and checkpoints ---------------------------------------------------------------
+    def adapter(self) -> dict[str, torch.Tensor]:
+        return adapter_state(self.model, self.agent)
+
+    def save(self, directory: str) -> None:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        save_file(self.adapter(), str(d / "adapter.safetensors"))
+        torch.save({"optimizer": self.optimizer.state_dict(), "steps": self.steps,
+                    "torch_rng": torch.get_rng_state()}, d / "learner_state.pt")
+
+    def load(self, directory: str) -> None:
+        d = Path(directory)
+        load_adapter_state(self.model, self.agent, load_file(str(d / "adapter.safetensors")))
+        state = torch.load(d / "learner_state.pt", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.steps = state["steps"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+LearnerActor = ray.remote(Learner)

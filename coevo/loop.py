@@ -1,0 +1,141 @@
+"""The driver: rollout -> arbitrate -> learn (all agents in parallel) -> sync -> log -> checkpoint.
+
+Read top to bottom, `train` is the whole algorithm. Heavy work happens in Ray actors: one
+`RolloutWorker` holding the base model with every agent's adapter, one `Learner` per trainable
+agent. The driver only plans games, calls the arbiter and moves small adapter state dicts.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import ray
+import yaml
+from tqdm import tqdm
+
+import games
+from coevo.arbiters import make_arbiter
+from coevo.checkpoint import latest_checkpoint, load_driver_state, save_checkpoint
+from coevo.config import Config, ConfigError
+from coevo.learners.learner import LearnerActor
+from coevo.models.store import resolve_model
+from coevo.rollout import plan_games
+from coevo.rollout_worker import RolloutActor
+from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
+
+
+def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
+    """Create the run dir, or find the checkpoint to resume. Never overwrites an earlier run."""
+    run_dir = Path(cfg.run_dir).expanduser().resolve()
+    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
+    if not cfg.resume and (run_dir / METRICS).exists():
+        raise ConfigError(f"run_dir {run_dir} already holds a run: pass resume=true to continue it, "
+                          "or choose another run_dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if ckpt is None:  # a fresh start (also resume=true with nothing saved yet): no stale lines
+        for name in (METRICS, TRANSCRIPTS):
+            (run_dir / name).unlink(missing_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    return run_dir, ckpt
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def reward_metrics(episodes) -> dict[str, float]:
+    """`reward/<agent>` over all its turns and `reward/<agent>/<role>` per role it played."""
+    by_key: dict[str, list[float]] = {}
+    for ep in episodes:
+        for t in ep.turns:
+            role = t.seat.rsplit("_", 1)[0]
+            by_key.setdefault(f"reward/{t.agent}", []).append(t.reward)
+            by_key.setdefault(f"reward/{t.agent}/{role}", []).append(t.reward)
+    return {k: mean(v) for k, v in by_key.items()}
+
+
+def train(cfg: Config, progress: bool = True) -> Path:
+    run_dir, ckpt = prepare_run_dir(cfg)
+    model_path = resolve_model(cfg.model.name)
+    agents = cfg.population.agents
+    cores = cfg.ray.num_cpus or os.cpu_count() or 1
+    own_ray = not ray.is_initialized()
+    if own_ray:
+        ray.init(address=cfg.ray.address, num_cpus=None if cfg.ray.address else cores,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+    model_cfg, algo_cfg = cfg.model.model_dump(), cfg.algo.model_dump()
+    learner_threads = cfg.threads or max(1, cores // len(agents))  # learners step at the same time
+    learners = {
+        agent: LearnerActor.options(num_cpus=cfg.population.learner_num_cpus,
+                                    num_gpus=cfg.population.learner_num_gpus).remote(
+            agent, model_path, model_cfg, algo_cfg, cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
+        for i, agent in enumerate(agents)
+    }
+    rollout = RolloutActor.options(num_cpus=0.5).remote(model_path, model_cfg, agents, cfg.threads or cores)
+    arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
+    options = cfg.game.options
+    heldout = games.make(cfg.game.name, **options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
+
+    start, wandb_id = 0, None
+    if ckpt is not None:
+        ray.get([learners[a].load.remote(str(ckpt / a)) for a in agents])
+        state = load_driver_state(ckpt)
+        start, wandb_id = state["iteration"], state.get("wandb_id")
+        for name in (METRICS, TRANSCRIPTS):
+            truncate_after(run_dir / name, start)
+        print(f"resuming {run_dir} from iteration {start}")
+
+    def sync_weights() -> None:
+        states = dict(zip(agents, ray.get([learners[a].adapter.remote() for a in agents])))
+        ray.get(rollout.set_adapters.remote(states))
+
+    def evaluate() -> dict[str, float]:
+        if not heldout:
+            return {}
+        return ray.get(rollout.evaluate.remote(agents, heldout, cfg.eval.max_new_tokens))
+
+    sync_weights()
+    tracker = RunTracker(run_dir, cfg.model_dump(), cfg.logger.wandb, cfg.logger.project, wandb_id)
+    if start == 0:
+        tracker.log(0, evaluate())  # iteration 0: the untrained population
+
+    bar = tqdm(range(start + 1, cfg.iterations + 1), initial=start, total=cfg.iterations,
+               desc=f"coevo {cfg.experiment}", disable=not progress)
+    for it in bar:
+        t_iter = time.perf_counter()
+        # 1. rollout: every game of the iteration, one batched generate per tick
+        plans = plan_games(cfg.game.name, options, agents, cfg.population.games_per_iteration,
+                           cfg.population.games_per_task, cfg.population.seating, cfg.seed, it)
+        episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
+                                                      cfg.seed * 100_003 + it))
+        # 2. arbitrate: outcome -> a reward on every turn
+        metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes)}
+        # 3. learn: each agent's turns to its own learner, all in parallel
+        t_learn = time.perf_counter()
+        results = ray.get([learners[a].step.remote([t for ep in episodes for t in ep.turns if t.agent == a])
+                           for a in agents])
+        metrics["perf/learn_s"] = time.perf_counter() - t_learn
+        for r in results:
+            metrics.update(r)
+        # 4. sync the new adapters into the rollout worker
+        sync_weights()
+        if cfg.eval.every and it % cfg.eval.every == 0 or it == cfg.iterations:
+            metrics.update(evaluate())
+        # 5. log and checkpoint
+        metrics["perf/iteration_s"] = time.perf_counter() - t_iter
+        tracker.log(it, metrics)
+        tracker.transcripts(it, episodes)
+        if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
+            save_checkpoint(run_dir, it, {a: (lambda d, a=a: ray.get(learners[a].save.remote(d))) for a in agents},
+                            {"wandb_id": tracker.wandb_id}, cfg.keep_checkpoints)
+        bar.set_postfix({a: f"{metrics.get(f'reward/{a}', 0):.2f}" for a in agents})
+    bar.close()
+    tracker.close()
+    for actor in [rollout, *learners.values()]:
+        ray.kill(actor)
+    if own_ray:
+        ray.shutdown()
+    return run_dir

@@ -1,0 +1,159 @@
+"""The transformers backend: one frozen base model, one LoRA adapter per agent, batched sampling.
+
+`HFPolicies` is what a rollout worker holds. Every agent that shares the base is a peft adapter on
+it, so one `generate` call serves a whole tick of many games: peft routes each row to its agent's
+adapter through `adapter_names` (agents without an adapter use the bare base, `"__base__"`).
+Learners use `load_base` + `add_lora` too, so both sides build the same model the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteriaList
+
+from coevo.models.sampling import PerRowStop, TemperatureRecorder
+
+BASE = "__base__"  # peft's name for "no adapter" inside adapter_names
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def pick_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("model.device=cuda but torch sees no CUDA device; use device=cpu or auto")
+    return device
+
+
+def load_tokenizer(path: str):
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.padding_side = "left"  # generation appends on the right, so pad on the left
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_base(path: str, dtype: str = "float32", device: str = "cpu"):
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+    model.to(pick_device(device))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
+    """Wrap `model` with one LoRA adapter per agent. Adapter i is initialised from seed + i."""
+    config = LoraConfig(
+        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
+        target_modules=lora["target_modules"], task_type="CAUSAL_LM",
+    )
+    peft_model = None
+    for i, agent in enumerate(agents):
+        torch.manual_seed(seed + i)
+        if peft_model is None:
+            peft_model = get_peft_model(model, config, adapter_name=agent)
+        else:
+            peft_model.add_adapter(agent, config)
+    return peft_model
+
+
+def adapter_state(model: PeftModel, agent: str) -> dict[str, torch.Tensor]:
+    sd = get_peft_model_state_dict(model, adapter_name=agent)
+    return {k: v.detach().float().cpu().clone() for k, v in sd.items()}
+
+
+def load_adapter_state(model: PeftModel, agent: str, state: dict[str, torch.Tensor]) -> None:
+    result = set_peft_model_state_dict(model, state, adapter_name=agent)
+    unexpected = [k for k in result.unexpected_keys if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"adapter state for {agent!r} has keys this model lacks: {unexpected[:3]}")
+
+
+@dataclass
+class Completion:
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]
+    text: str
+
+
+class HFPolicies:
+    """A base model plus named adapters; `generate` samples for a batch of (agent, prompt) rows."""
+
+    def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "float32",
+                 device: str = "cpu", seed: int = 0, max_prompt_tokens: int = 1024,
+                 system_prompt: str | None = None):
+        self.tokenizer = load_tokenizer(path)
+        base = load_base(path, dtype, device)
+        self.model = add_lora(base, agents, lora, seed) if lora else base
+        self.model.eval()
+        self.agents = list(agents) if lora else []
+        self.device = pick_device(device)
+        self.max_prompt_tokens = max_prompt_tokens
+        self.system_prompt = system_prompt
+
+    # -- weights -------------------------------------------------------------------------------
+    def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
+        load_adapter_state(self.model, agent, state)
+
+    def get_adapter(self, agent: str) -> dict[str, torch.Tensor]:
+        return adapter_state(self.model, agent)
+
+    # -- text ----------------------------------------------------------------------------------
+    def render(self, user_text: str) -> str:
+        """The chat-template string for one user message, ending where the assistant starts."""
+        messages = [{"role": "user", "content": user_text}]
+        if self.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode_prompts(self, prompts: list[str]) -> list[list[int]]:
+        ids = self.tokenizer([self.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+        # keep the end of an over-long prompt: the question is repeated near the end by our templates
+        return [x[-self.max_prompt_tokens:] for x in ids]
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
+                 stop: list[list[str]] | None = None, temperature: float = 1.0,
+                 greedy: bool = False) -> list[Completion]:
+        """Sample one completion per row; row i uses agent `agents[i]`'s adapter."""
+        n = len(prompts)
+        if n == 0:
+            return []
+        max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        stop = stop or [[] for _ in range(n)]
+        prompt_ids = self.encode_prompts(prompts)
+        batch = self.tokenizer.pad({"input_ids": prompt_ids}, return_tensors="pt").to(self.device)
+        prompt_len = batch["input_ids"].shape[1]
+        recorder = TemperatureRecorder(1.0 if greedy else temperature, prompt_len)
+        stopper = PerRowStop(self.tokenizer, prompt_len, max_new, stop)
+        gen_config = GenerationConfig(
+            do_sample=not greedy, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max(max_new),
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+        )
+        kwargs = {}
+        if self.agents:
+            kwargs["adapter_names"] = [a if a in self.agents else BASE for a in agents]
+        sequences = self.model.generate(
+            **batch, generation_config=gen_config, logits_processor=[recorder],
+            stopping_criteria=StoppingCriteriaList([stopper]), **kwargs,
+        )
+        logprobs = recorder.finish(sequences)
+        new = sequences[:, prompt_len:].cpu()
+        out = []
+        for i in range(n):
+            length = self._row_length(new[i], stopper.length[i])
+            ids = new[i, :length].tolist()
+            out.append(Completion(prompt_ids[i], ids, logprobs[i, :length].tolist(),
+                                  self.tokenizer.decode(ids, skip_special_tokens=True)))
+        return out
+
+    def _row_length(self, row: torch.Tensor, stopped_at: int | None) -> int:
+        """New tokens that belong to the row: up to and including its eos, or where it was stopped."""
+        length = row.shape[0] if stopped_at is None else stopped_at
+        eos = (row[:length] == self.tokenizer.eos_token_id).nonzero()
+        return int(eos[0]) + 1 if len(eos) else length

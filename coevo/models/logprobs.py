@@ -1,0 +1,48 @@
+"""Log-probabilities of completion tokens under a (peft) causal LM, for learners and checks.
+
+Only the hidden states at completion positions go through the LM head: the full-vocabulary logits
+(49,152 wide for SmolLM2) of prompt tokens would cost most of the memory and time of a step.
+"""
+from __future__ import annotations
+
+import torch
+from trl.trainer.utils import selective_log_softmax
+
+
+def _decoder_and_head(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder(), base.get_output_embeddings()
+
+
+def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list[list[int]],
+                        temperature: float = 1.0, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token logprobs [B, T] of each completion given its prompt, and the mask [B, T] of real tokens.
+
+    Rows are right padded, so positions are plain 0..L-1 as in left-padded generation with
+    position ids derived from the attention mask.
+    """
+    decoder, head = _decoder_and_head(model)
+    device = head.weight.device
+    rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r)
+        attention[i, : len(r)] = 1
+    hidden = decoder(input_ids=input_ids.to(device), attention_mask=attention.to(device)).last_hidden_state
+
+    t_max = max((len(c) for c in completion_ids), default=0)
+    mask = torch.zeros((len(rows), t_max), dtype=torch.bool)
+    index_b, index_t, targets = [], [], []
+    for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
+        # the hidden state at position j predicts token j + 1
+        index_b += [i] * len(c)
+        index_t += list(range(len(p) - 1, len(p) - 1 + len(c)))
+        targets += c
+        mask[i, : len(c)] = True
+    logits = head(hidden[torch.tensor(index_b), torch.tensor(index_t)]).float() / temperature
+    flat = selective_log_softmax(logits, torch.tensor(targets, device=device))
+    out = torch.zeros((len(rows), t_max), dtype=flat.dtype, device=device)
+    out[mask.to(device)] = flat
+    return out, mask.to(device)

@@ -1,0 +1,114 @@
+"""Play many game instances at once: one batched `generate` per tick.
+
+A tick collects the pending turn of every unfinished game, sends all of them to the policies in a
+single `generate` call (each row on its agent's adapter) and steps every game with its completion.
+Games never see the model and the model never sees a game: text goes in, text comes out.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+
+import games
+from coevo.episode import Episode, Turn
+
+
+@dataclass
+class GamePlan:
+    """What one game instance of an iteration will be: its seed, task and who sits where."""
+
+    seed: int
+    task: object  # games.tasks.Task
+    seats: dict[str, str]  # seat -> agent
+
+
+@dataclass
+class RolloutStats:
+    games: int = 0
+    turns: int = 0
+    generate_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    generate_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "rollout/games": self.games, "rollout/turns": self.turns,
+            "rollout/generate_calls": self.generate_calls,
+            "rollout/completion_tokens": self.completion_tokens,
+            "rollout/mean_completion_tokens": self.completion_tokens / max(self.turns, 1),
+            "perf/generate_s": self.generate_s,
+            "perf/tokens_per_s": self.completion_tokens / max(self.generate_s, 1e-9),
+        }
+
+
+def plan_games(game_name: str, game_options: dict, agents: list[str], n_games: int, games_per_task: int,
+               seating: str, seed: int, iteration: int, split: str = "train") -> list[GamePlan]:
+    """The games of one iteration, a pure function of (seed, iteration) so a resumed run replays it."""
+    probe = games.make(game_name, **game_options)
+    seats = list(probe.possible_agents)
+    rng = random.Random(f"{seed}/{iteration}")
+    plans = []
+    for g in range(n_games):
+        if g % games_per_task == 0:
+            task = probe.task_source.sample(rng, split=split)
+        # rotate: game g shifts every agent one seat further, so over len(agents) games each agent
+        # has played each seat; fixed: seat j always belongs to agent j (mod the population)
+        shift = g // games_per_task if seating == "rotate" else 0
+        plans.append(GamePlan(seed=rng.randrange(2**31), task=task,
+                              seats={s: agents[(j + shift) % len(agents)] for j, s in enumerate(seats)}))
+    probe.close()
+    return plans
+
+
+def play(policies, game_name: str, game_options: dict, plans: list[GamePlan],
+         temperature: float) -> tuple[list[Episode], RolloutStats]:
+    """Play every planned game to the end; returns finished Episodes in plan order."""
+    envs = [games.make(game_name, **game_options) for _ in plans]
+    episodes = []
+    for env, plan in zip(envs, plans):
+        env.reset(seed=plan.seed, options={"task": plan.task})
+        episodes.append(Episode(game=game_name, seed=plan.seed, seats=dict(plan.seats),
+                                task=asdict(plan.task), native_rewards={s: 0.0 for s in env.possible_agents}))
+    stats = RolloutStats(games=len(plans))
+    active = list(range(len(plans)))
+    while active:
+        rows = []  # (game index, seat, observation text)
+        for i in active:
+            env = envs[i]
+            while env.agents and (env.terminations[env.agent_selection] or env.truncations[env.agent_selection]):
+                env.step(None)  # PettingZoo removes finished agents one dead step at a time
+            if env.agents:
+                rows.append((i, env.agent_selection, env.observe(env.agent_selection)["text"]))
+            else:
+                episodes[i].outcome = env.outcome
+        active = [i for i, _, _ in rows]
+        if not rows:
+            break
+        t0 = time.perf_counter()
+        completions = policies.generate(
+            agents=[plans[i].seats[seat] for i, seat, _ in rows],
+            prompts=[obs for _, _, obs in rows],
+            max_new_tokens=[envs[i].max_new_tokens(seat) for i, seat, _ in rows],
+            stop=[envs[i].stop_strings(seat) for i, seat, _ in rows],
+            temperature=temperature,
+        )
+        stats.generate_s += time.perf_counter() - t0
+        stats.generate_calls += 1
+        for (i, seat, obs), c in zip(rows, completions):
+            episodes[i].turns.append(Turn(
+                agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=c.text,
+                prompt_ids=c.prompt_ids, completion_ids=c.completion_ids, logprobs=c.logprobs,
+                group=f"{plans[i].task.id}/{seat}",
+            ))
+            envs[i].step(c.text)
+            for s, r in envs[i].rewards.items():
+                episodes[i].native_rewards[s] += float(r)
+            stats.turns += 1
+            stats.prompt_tokens += len(c.prompt_ids)
+            stats.completion_tokens += len(c.completion_ids)
+    for env in envs:
+        env.close()
+    return episodes, stats

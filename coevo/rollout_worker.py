@@ -1,0 +1,37 @@
+"""The rollout side as a Ray actor: the shared base model with every agent's adapter.
+
+It plays an iteration's games and answers held-out evaluation; the driver pushes new adapter
+weights into it after every learner step (`set_adapters`), so it never reloads the base.
+"""
+from __future__ import annotations
+
+import ray
+import torch
+
+from coevo.evaluate import heldout_accuracy
+from coevo.models.hf import HFPolicies
+from coevo.rollout import GamePlan, play
+
+
+class RolloutWorker:
+    def __init__(self, model_path: str, model_cfg: dict, agents: list[str], threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.policies = HFPolicies(
+            model_path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
+            max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"],
+        )
+
+    def set_adapters(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
+        for agent, state in states.items():
+            self.policies.set_adapter(agent, state)
+
+    def play(self, game: str, options: dict, plans: list[GamePlan], temperature: float, seed: int):
+        torch.manual_seed(seed)  # sampling is a function of (seed, iteration): resumed runs replay it
+        return play(self.policies, game, options, plans, temperature)
+
+    def evaluate(self, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
+        return heldout_accuracy(self.policies, agents, tasks, max_new_tokens)
+
+
+RolloutActor = ray.remote(RolloutWorker)

@@ -1,0 +1,29 @@
+"""Shared test setup: an isolated model cache, no network, and the tiny model as a fixture."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+import pytest
+
+# Tests must not depend on (or write into) the user's model cache. A cache named by the user is
+# honoured, so a build can be reused across runs; otherwise a fresh one is made and removed at exit.
+if "COEVO_CACHE" not in os.environ:
+    _test_cache = tempfile.mkdtemp(prefix="coevo-test-cache-")
+    os.environ["COEVO_CACHE"] = _test_cache
+    atexit.register(shutil.rmtree, _test_cache, ignore_errors=True)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["WANDB_MODE"] = "offline"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path() -> str:
+    """Directory of the tiny random model and its tokenizer (built once per session)."""
+    from coevo.models.store import resolve_model
+
+    return resolve_model("tiny")
