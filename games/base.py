@@ -23,6 +23,7 @@ ended the game, not its rules).
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
 import unicodedata
@@ -105,7 +106,8 @@ class TextGame(AECEnv):
     FACTS: ClassVar[GameFacts]
     Options: ClassVar[type[TextGameOptions]] = TextGameOptions
     PROMPTS_DIR: ClassVar[Path | None] = None
-    metadata: ClassVar[dict[str, Any]] = {"name": "text_game", "render_modes": ["ansi"], "is_parallelizable": False}
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "text_game", "render_modes": ["ansi"], "is_parallelizable": False}
 
     def __init__(self, render_mode: str | None = None, **options: Any):
         super().__init__()
@@ -248,7 +250,7 @@ class TextGame(AECEnv):
         for agent, text in getattr(self, "_log", []):
             lines += [f"[{agent}]", text]
         if self._final_outcome is not None:
-            lines.append(f"[outcome] {self._final_outcome}")
+            lines.append("[outcome] " + json.dumps(self._final_outcome))
         return "\n".join(lines)
 
     def close(self) -> None:

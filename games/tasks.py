@@ -54,7 +54,8 @@ class TaskSourceConfig(BaseModel):
     def _check_source(self) -> TaskSourceConfig:
         if self.source == "jsonl":
             if not self.path:
-                raise ValueError("source=jsonl needs `path` (a .jsonl file or a directory holding train.jsonl/test.jsonl)")
+                raise ValueError("source=jsonl needs `path` (a .jsonl file, or a directory holding "
+                                 "train.jsonl/test.jsonl)")
             p = Path(self.path)
             if not p.exists():
                 raise ValueError(f"path {self.path!r} does not exist")
@@ -277,8 +278,8 @@ def _read_jsonl(path: Path) -> list[Task]:
             except (ValueError, KeyError, TypeError) as e:
                 what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
                 raise ValueError(f"{path}, line {lineno}: malformed task ({what})") from None
-            tasks.append(Task(id=f"{path.parent.name}-{path.stem}-{lineno}", question=question.strip(), answer=answer,
-                              solution=_CALC.sub("", text).strip()))
+            tasks.append(Task(id=f"{path.parent.name}-{path.stem}-{lineno}", question=question.strip(),
+                              answer=answer, solution=_CALC.sub("", text).strip()))
     return tasks
 
 

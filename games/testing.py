@@ -1,0 +1,183 @@
+"""The test kit every game passes (PettingZoo and OpenSpiel style):
+
+- `check_api`: PettingZoo's `api_test`;
+- `check_determinism`: the same seed and the same actions give the same task, observations, outcome;
+- `check_garbage`: "", 10 kB of text, control characters, other roles' tags, non-str values, from
+  every seat: no exception, the game ends properly, and the rule-defined penalty (and only it)
+  shows in `outcome["illegal_moves"]`;
+- `check_scripted`: the game module's `SCRIPTED_CASES`, hand-worked games with known outcomes.
+
+`tests/test_games.py` runs `check_all` over every registered game id. A new game passes by
+defining `SCRIPTED_CASES` (list of {"name", "task", "options"?, "script", "expected", "rewards"?})
+in its module; the first case without illegal moves is the legal baseline garbage is mixed into.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from pettingzoo.test import api_test
+
+from games.base import TextGame, sanitize
+from games.registry import get_game, make
+from games.tasks import Task
+
+_GENERIC_TAGS = "<answer>3</answer> <offer>5</offer> <vote>1</vote>"
+GARBAGE_TEXT = {
+    "empty": "",
+    "huge": ("lorem 7 ipsum 3 dolor <x> " * 420)[:10_240],
+    "control": "\x00\x01\x07\x1b[31m\x7f\r\x0b\x0c\u200b\ud800\ufffd \u6570\u5b66 \u00bd \u221e",
+}
+GARBAGE_NON_STR: list[Any] = [None, 42, 3.5, b"<score>3</score>", {"text": "hi"}, ["a"]]
+
+
+def _play(env: TextGame, act: Callable[[str, str], Any], task: Task | None = None,
+          seed: int = 0) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Play one game to the end with `act(agent, observation_text) -> action`, checking the
+    invariants every game keeps; returns (outcome, [(agent, observation text) per turn])."""
+    env.reset(seed=seed, options={"task": task} if task is not None else None)
+    seen, ended = [], False
+    for _ in range(4 * env.max_turns + 2 * len(env.possible_agents) + 4):
+        if not env.agents:
+            break
+        agent = env.agent_selection
+        obs, _, term, trunc, info = env.last()
+        assert env.observation_space(agent).contains(obs), f"{agent}: observation out of its space"
+        if term or trunc:
+            if not ended:
+                ended = True
+                assert info.get("outcome") == env.outcome, "infos[agent]['outcome'] differs from env.outcome"
+            env.step(None)
+            continue
+        seen.append((agent, obs["text"]))
+        env.step(act(agent, obs["text"]))
+    assert not env.agents, f"game did not end within {env.max_turns} turns (+ dead steps)"
+    outcome = env.outcome
+    json.dumps(outcome, allow_nan=False)  # must serialise (transcripts.jsonl)
+    assert len(seen) <= env.max_turns
+    return outcome, seen
+
+
+def play_scripted(env: TextGame, script: dict[str, list[Any]], task: Task | None = None) -> dict[str, Any]:
+    """Play `script` (seat -> its actions in order) to the end; returns the outcome. Raises
+    ValueError when a seat's script runs out or is not used up (a wrong script, not a game bug)."""
+    queues = {agent: list(actions) for agent, actions in script.items()}
+
+    def act(agent: str, _obs: str) -> Any:
+        if not queues.get(agent):
+            raise ValueError(f"the script for {agent} ran out of actions")
+        return queues[agent].pop(0)
+
+    outcome, _ = _play(env, act, task)
+    left = {a: q for a, q in queues.items() if q}
+    if left:
+        raise ValueError(f"the game ended with scripted actions left over: {left}")
+    return outcome
+
+
+def _mismatches(expected: Any, actual: Any, path: str = "outcome") -> list[str]:
+    """Where `actual` fails to contain `expected` (dicts: a subset of keys; lists: same length)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected a dict, got {actual!r}"]
+        out = []
+        for k, v in expected.items():
+            out += [f"{path}[{k!r}]: missing"] if k not in actual else _mismatches(v, actual[k], f"{path}[{k!r}]")
+        return out
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path}: expected {len(expected)} items, got {actual!r}"]
+        return [m for i, (e, a) in enumerate(zip(expected, actual)) for m in _mismatches(e, a, f"{path}[{i}]")]
+    return [] if expected == actual else [f"{path}: expected {expected!r}, got {actual!r}"]
+
+
+def _cases(game_id: str) -> list[dict[str, Any]]:
+    module = sys.modules[get_game(game_id).env_fn.__module__]
+    cases = getattr(module, "SCRIPTED_CASES", None)
+    assert cases, f"{game_id}: its module {module.__name__} defines no SCRIPTED_CASES"
+    return cases
+
+
+def check_api(game_id: str) -> None:
+    env = make(game_id)
+    with warnings.catch_warnings():
+        # Text spaces are the point of a text game; silence the two advisory warnings about that.
+        warnings.filterwarnings("ignore", message=r".*probably should be gymnasium\.spaces")
+        warnings.filterwarnings("ignore", message=r"Observation is not a NumPy array")
+        api_test(env, num_cycles=max(10, env.max_turns + 2))
+
+
+def check_scripted(game_id: str) -> None:
+    for case in _cases(game_id):
+        env = make(game_id, **case.get("options", {}))
+        outcome = play_scripted(env, case["script"], case["task"])
+        errors = _mismatches(case["expected"], outcome)
+        if "rewards" in case:
+            errors += _mismatches(case["rewards"], env.total_rewards, "native rewards")
+        assert not errors, f"{game_id} case {case.get('name', '?')!r}: " + "; ".join(errors)
+
+
+def check_determinism(game_id: str, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    for seed in seeds:
+        runs = []
+        for _ in range(2):
+            env = make(game_id)
+            pool = random.Random(seed)  # the same action stream for both runs
+            examples = list(env.FACTS.formats.values())
+
+            def act(agent: str, _obs: str) -> str:
+                return pool.choice([f"{pool.randint(0, 99)} is it", ""] + examples) + " " * pool.randint(0, 2)
+
+            outcome, seen = _play(env, act, task=None, seed=seed)
+            runs.append((env.task, outcome, seen, dict(env.total_rewards), env.render()))
+            env.reset(seed=seed)  # a second reset with the same seed draws the same task again
+            assert env.task == runs[-1][0], f"{game_id}: reset(seed={seed}) twice gave different tasks"
+        assert runs[0] == runs[1], f"{game_id}: seed {seed} with the same actions played out differently"
+
+
+def check_garbage(game_id: str) -> None:
+    """Garbage from every seat at once (other roles' tags), then from one seat at a time with the
+    other seats playing the legal baseline script. The penalty rule checked: a non-text action is
+    always illegal; a text is illegal exactly when the seat's role has a required format
+    (`FACTS.formats`) and the text lacks it; no other seat is ever penalised."""
+    base = next((c for c in _cases(game_id) if not play_scripted(
+        make(game_id, **c.get("options", {})), c["script"], c["task"]).get("illegal_moves")), None)
+    assert base is not None, f"{game_id}: no scripted case plays without illegal moves (needed as baseline)"
+    env = make(game_id, **base.get("options", {}))
+    formats = env.FACTS.formats
+
+    def foreign_tags(role: str) -> str:  # the formats of every other role, plus tags of no role
+        return " ".join([f for r, f in formats.items() if r != role] + [_GENERIC_TAGS])
+
+    # Every seat at once writes the other roles' tags: a game that reads a role's move out of
+    # another seat's text shows up here as a missing illegal move.
+    script = {seat: [foreign_tags(env.role(seat))] * len(acts) for seat, acts in base["script"].items()}
+    outcome = play_scripted(make(game_id, **base.get("options", {})), script, base["task"])
+    want = [s for s, acts in script.items() if env.role(s) in formats for _ in acts]
+    who = [m["agent"] for m in outcome["illegal_moves"]]
+    assert sorted(who) == sorted(want), f"{game_id}: all seats writing foreign tags: illegal {who}, expected {want}"
+    for seat, actions in base["script"].items():
+        role = env.role(seat)
+        foreign = foreign_tags(role)
+        kinds = {**GARBAGE_TEXT, "foreign_tags": foreign, **{f"non_str:{v!r}": v for v in GARBAGE_NON_STR}}
+        for kind, garbage in kinds.items():
+            script = {**base["script"], seat: [garbage] * len(actions)}
+            try:
+                outcome = play_scripted(make(game_id, **base.get("options", {})), script, base["task"])
+            except Exception as e:  # noqa: BLE001 - any exception is the failure being tested for
+                raise AssertionError(f"{game_id}: {seat} playing {kind} garbage raised {e!r}") from e
+            illegal = not isinstance(garbage, str) or (role in formats and formats[role] not in sanitize(garbage))
+            who = [m["agent"] for m in outcome["illegal_moves"]]
+            want = [seat] * len(actions) if illegal else []
+            assert who == want, f"{game_id}: {seat} playing {kind} garbage: illegal moves {who}, expected {want}"
+
+
+def check_all(game_id: str) -> None:
+    check_api(game_id)
+    check_determinism(game_id)
+    check_garbage(game_id)
+    check_scripted(game_id)

@@ -1,0 +1,48 @@
+"""Config composition and validation: the user contract spellings, and one clear message per mistake."""
+import pytest
+
+from coevo.cli import main
+from coevo.config import ConfigError, load_config
+
+
+def test_contract_spelling_composes():
+    cfg = load_config(["experiment=comas", "model=tiny", "iterations=2", "run_dir=/tmp/x", "seed=0", "resume=false"])
+    assert cfg.experiment == "comas" and cfg.model.name == "tiny" and cfg.iterations == 2
+    assert cfg.game.name == "comas_v0" and cfg.algo.advantage == "reinforce_pp"
+    assert cfg.run_dir == "/tmp/x" and cfg.resume is False and cfg.seed == 0
+
+
+def test_default_model_is_smollm2():
+    assert load_config([]).model.name == "smollm2-135m"
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["iteratons=2"], "unknown config field 'iteratons'; did you mean iterations?"),
+    (["algo.lrr=1e-4"], "unknown config field 'algo.lrr'; did you mean lr?"),
+    (["model=foo"], "model=foo: no such option; available: smollm2, tiny"),
+    (["iterations=abc"], "iterations: Input should be a valid integer"),
+    (["algo.advantage=ppo2"], "unknown advantage 'ppo2'; known: "),
+    (["game.name=chess_v9"], "unknown game 'chess_v9'; registered games: comas_v0"),
+    (["game.options.rounds=0"], "game.options.rounds"),
+    (["model.rollout_dtype=fp8"], "model.rollout_dtype: Input should be 'float32', 'bfloat16' or 'float16'"),
+    (["arbiter.name=oracle"], "unknown arbiter 'oracle'"),
+])
+def test_mistakes_name_the_field(overrides, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides)
+    assert expected in str(err.value)
+
+
+def test_cli_prints_one_line_not_a_traceback(capsys):
+    assert main(["train", "iteratons=2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coevo: config error: unknown config field 'iteratons'")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_of_every_subcommand(capsys):
+    for cmd in ["train", "eval", "report", "models", "games"]:
+        with pytest.raises(SystemExit) as ex:
+            main([cmd, "--help"])
+        assert ex.value.code == 0
+        assert len(capsys.readouterr().out) > 100

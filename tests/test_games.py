@@ -1,0 +1,101 @@
+"""Every registered game passes the test kit; comas_v0 specifics on top."""
+from __future__ import annotations
+
+import pettingzoo
+import pytest
+from pydantic import ValidationError
+
+import games
+from games import testing
+from games.tasks import Task
+
+TASK = Task("t1", "Tom has 3 apples and buys 4 more. How many apples does Tom have now?", "7")
+
+
+@pytest.mark.parametrize("game_id", sorted(games.GAMES))
+def test_game_passes_the_kit(game_id):
+    testing.check_api(game_id)
+    testing.check_determinism(game_id)
+    testing.check_garbage(game_id)
+    testing.check_scripted(game_id)
+
+
+def test_pettingzoo_make():
+    env = pettingzoo.make("aec", "comas_v0", rounds=2)
+    assert isinstance(env, games.TextGame) and env.max_turns == 6
+    assert games.comas_v0.env().possible_agents == ["solver_0", "evaluator_0", "scorer_0"]
+    with pytest.raises(ValidationError, match="rounds"):
+        pettingzoo.make("aec", "comas_v0", rounds=0)
+
+
+def test_registry_and_options():
+    spec = games.get_game("comas_v0")
+    assert spec.roles == ("solver", "evaluator", "scorer") and spec.entry_point == "games.comas.comas:env"
+    with pytest.raises(KeyError, match="comas_v0"):
+        games.get_game("chess_v9")
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        games.make("comas_v0", round=2)
+    with pytest.raises(ValidationError, match="unknown role"):
+        games.make("comas_v0", max_new_tokens={"judge": 10})
+    env = games.make("comas_v0", max_new_tokens={"solver": 256})  # a partial dict keeps the other defaults
+    assert [env.max_new_tokens(a) for a in env.possible_agents] == [256, 96, 24]
+    assert env.stop_strings("scorer_0") == ["</score>"] and env.stop_strings("solver_0") == []
+    assert env.role("evaluator_0") == "evaluator"
+
+
+def test_later_rounds_see_the_earlier_discussion():
+    env = games.make("comas_v0", rounds=2)
+    env.reset(seed=0, options={"task": TASK})
+    first = env.observe("solver_0")["text"]
+    assert TASK.question in first and "(none)" in first
+    for text in ["3 + 4 = 8. So 8.", "Wrong, 3 + 4 = 7.", "<score>1</score>"]:
+        env.step(text)
+    second = env.observe("solver_0")["text"]
+    assert "3 + 4 = 8. So 8." in second and "Wrong, 3 + 4 = 7." in second and "Score: 1 of 3" in second
+    env.step("3 + 4 = 7.")
+    ev = env.observe("evaluator_0")["text"]
+    assert "Solution:\n3 + 4 = 7." in ev and TASK.question in ev
+    env.step("Right.")
+    sc = env.observe("scorer_0")["text"]
+    assert "<score>N</score>" in sc and "Right." in sc
+
+
+def test_long_history_is_cut_from_the_front():
+    env = games.make("comas_v0", rounds=3, max_obs_chars=700)
+    env.reset(seed=0, options={"task": TASK})
+    for r in range(2):
+        for text in [f"round{r} " + "x" * 300, "critique", "<score>2</score>"]:
+            env.step(text)
+    obs = env.observe("solver_0")["text"]
+    assert len(obs) <= 700 and env.observation_space("solver_0").contains({"text": obs})
+    assert obs.startswith("Solve the math problem") and TASK.question in obs and obs.endswith("Your solution:\n")
+    assert "[...]" in obs and "round1" in obs and "round0" not in obs
+
+
+def test_outcome_rewards_and_sanitising():
+    env = games.make("comas_v0")
+    env.reset(options={"task": {"id": "g", "question": "Janet\u2019s ducks lay 7 eggs \u00d7 1.", "answer": "7"}})
+    assert "Janet's ducks lay 7 eggs * 1." in env.observe("solver_0")["text"]
+    env.step("Answer: 7 \u2713")
+    env.step(12345)  # a non-str action never raises; it is recorded as illegal
+    env.step("<score>2</score> trailing")
+    out = env.outcome
+    assert out["rounds"][0]["solution"] == "Answer: 7 ?" and out["rounds"][0]["critique"] == ""
+    assert out["correct"] and out["rounds"][0]["score"] == 2
+    assert out["illegal_moves"] == [{"agent": "evaluator_0", "turn": 1, "reason": "non-text action (int)"}]
+    assert env.rewards == {"solver_0": 1.0, "evaluator_0": 0.0, "scorer_0": 0.0}
+    assert all(env.infos[a]["outcome"] == out for a in env.agents)
+    assert env.game_over and "[scorer_0]" in env.render()
+    with pytest.raises(ValueError):  # PettingZoo's rule: a finished agent steps with None only
+        env.step("more text")
+    for _ in range(3):
+        env.step(None)
+    assert env.agents == []
+
+
+def test_reset_without_task_draws_from_the_source():
+    env = games.make("comas_v0", tasks={"source": "arithmetic", "difficulty": 3})
+    env.reset(seed=11)
+    t = env.task
+    env.reset(seed=11)
+    assert env.task == t and t.id.startswith("arith3-")

@@ -1,0 +1,65 @@
+"""End to end with real Ray: `coevo train` on the tiny model, its run dir, and exact resume."""
+import json
+
+import pytest
+import ray
+
+from coevo.cli import main
+from coevo.config import ConfigError, load_config
+from coevo.loop import train
+from coevo.tracking import read_jsonl
+
+BASE = ["experiment=comas", "model=tiny", "seed=0", "logger=none", "eval.num_tasks=4",
+        "population.games_per_iteration=6", "game.options.max_new_tokens.solver=24",
+        "game.options.max_new_tokens.evaluator=16", "game.options.max_new_tokens.scorer=8"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def stable(rows):
+    """Metrics that must replay exactly (timings and throughput are machine noise)."""
+    return [{k: v for k, v in r.items() if not k.startswith("perf/") and not k.endswith("step_s")} for r in rows]
+
+
+def test_train_writes_the_run_dir(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *BASE, "iterations=2", f"run_dir={run}", "resume=false", "logger=wandb_offline"]) == 0
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert [r["iteration"] for r in rows] == [0, 1, 2]
+    for key in ["reward/agent_0", "reward/agent_1", "reward/agent_2", "learner/agent_0/loss",
+                "perf/tokens_per_s", "rollout/generate_calls", "arbiter/score_parse_rate"]:
+        assert key in rows[1], key
+    assert "eval/accuracy/agent_0" in rows[0] and "eval/accuracy/agent_0" in rows[2]
+    # batching: 6 games x 3 turns, but one generate call per tick (solver, evaluator, scorer)
+    assert rows[1]["rollout/turns"] == 18 and rows[1]["rollout/generate_calls"] == 3
+    transcripts = [json.loads(line) for line in (run / "transcripts.jsonl").read_text().splitlines()]
+    assert len(transcripts) == 12 and len(transcripts[0]["turns"]) == 3
+    assert (run / "config.yaml").exists() and list((run / "wandb").glob("offline-run-*"))
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == ["iter_000001", "iter_000002"]
+    assert {p.name for p in (run / "checkpoints" / "iter_000002").iterdir()} >= {"agent_0", "driver.json"}
+    out = capsys.readouterr().out
+    assert "agent_0" in out and "run dir:" in out
+
+
+def test_resume_replays_an_uninterrupted_run(tmp_path):
+    full = train(load_config([*BASE, "eval.every=1", "iterations=3", f"run_dir={tmp_path / 'full'}"]), progress=False)
+    # a "killed" run: stopped after iteration 2 (its checkpoint), then resumed to 3
+    part = tmp_path / "part"
+    train(load_config([*BASE, "eval.every=1", "iterations=2", f"run_dir={part}"]), progress=False)
+    with open(part / "metrics.jsonl", "a") as f:  # a half-written iteration the kill left behind
+        f.write(json.dumps({"iteration": 3, "reward/agent_0": 99.0}) + "\n")
+    train(load_config([*BASE, "eval.every=1", "iterations=3", f"run_dir={part}", "resume=true"]), progress=False)
+    assert stable(read_jsonl(part / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    run = tmp_path / "run"
+    train(load_config([*BASE, "iterations=1", "eval.num_tasks=0", f"run_dir={run}"]), progress=False)
+    with pytest.raises(ConfigError, match="resume=true"):
+        train(load_config([*BASE, "iterations=1", f"run_dir={run}"]), progress=False)
