@@ -93,17 +93,19 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan],
             prompts=[obs for _, _, obs in rows],
             max_new_tokens=[envs[i].max_new_tokens(seat) for i, seat, _ in rows],
             stop=[envs[i].stop_strings(seat) for i, seat, _ in rows],
+            prefixes=[envs[i].response_prefix(seat) for i, seat, _ in rows],
             temperature=temperature,
         )
         stats.generate_s += time.perf_counter() - t0
         stats.generate_calls += 1
         for (i, seat, obs), c in zip(rows, completions):
+            action = envs[i].response_prefix(seat) + c.text  # the prefilled start is part of the move
             episodes[i].turns.append(Turn(
-                agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=c.text,
+                agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=action,
                 prompt_ids=c.prompt_ids, completion_ids=c.completion_ids, logprobs=c.logprobs,
                 group=f"{plans[i].task.id}/{seat}",
             ))
-            envs[i].step(c.text)
+            envs[i].step(action)
             for s, r in envs[i].rewards.items():
                 episodes[i].native_rewards[s] += float(r)
             stats.turns += 1

@@ -71,6 +71,10 @@ class GameFacts:
     # role -> an example of the format its action must contain (the test kit expects an action
     # without it to be recorded as illegal); roles not listed may say anything
     formats: Mapping[str, str] = field(default_factory=dict)
+    # role -> text the policy's answer starts with (prefilled after the chat template's assistant
+    # header). The game receives prefix + generated text as the action. It lets a small model hit
+    # a strict format: SmolLM2-135M wrote `<score>N</score>` in 0 of 72 samples unprefilled.
+    response_prefix: Mapping[str, str] = field(default_factory=dict)
 
 
 class TextGameOptions(BaseModel):
@@ -149,6 +153,9 @@ class TextGame(AECEnv):
 
     def stop_strings(self, agent: str) -> list[str]:
         return list(self.FACTS.stop_strings.get(self.role(agent), ()))
+
+    def response_prefix(self, agent: str) -> str:
+        return self.FACTS.response_prefix.get(self.role(agent), "")
 
     # ---- AEC API ----------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:

@@ -24,7 +24,7 @@ def test_default_model_is_smollm2():
     (["algo.advantage=ppo2"], "unknown advantage 'ppo2'; known: "),
     (["game.name=chess_v9"], "unknown game 'chess_v9'; registered games: comas_v0"),
     (["game.options.rounds=0"], "game.options.rounds"),
-    (["model.rollout_dtype=fp8"], "model.rollout_dtype: Input should be 'float32', 'bfloat16' or 'float16'"),
+    (["model.rollout_dtype=fp8"], "model.rollout_dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
     (["arbiter.name=oracle"], "unknown arbiter 'oracle'"),
 ])
 def test_mistakes_name_the_field(overrides, expected):

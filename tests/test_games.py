@@ -57,7 +57,8 @@ def test_later_rounds_see_the_earlier_discussion():
     assert "Solution:\n3 + 4 = 7." in ev and TASK.question in ev
     env.step("Right.")
     sc = env.observe("scorer_0")["text"]
-    assert "<score>N</score>" in sc and "Right." in sc
+    assert "<score>3</score>" in sc and "Right." in sc
+    assert env.response_prefix("scorer_0") == "<score>" and env.response_prefix("solver_0") == ""
 
 
 def test_long_history_is_cut_from_the_front():

@@ -68,3 +68,12 @@ def test_device_cuda_without_gpu_is_a_clear_error(tiny_model_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError, match="device=cpu or auto"):
         HFPolicies(tiny_model_path, ["a0"], LORA, device="cuda")
+
+
+def test_prefix_is_prefilled_into_the_prompt(policies):
+    plain, = policies.encode_prompts([PROMPTS[0]])
+    prefilled, = policies.encode_prompts([PROMPTS[0]], ["<score>"])
+    assert policies.tokenizer.decode(prefilled).endswith("<score>")
+    assert policies.tokenizer.decode(prefilled[len(plain):]) == "<score>"
+    out = policies.generate(["a0"], [PROMPTS[0]], max_new_tokens=4, greedy=True, prefixes=["<score>"])[0]
+    assert out.prompt_ids == prefilled and len(out.completion_ids) == 4

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from coevo.episode import Turn
 from coevo.learners.advantages import get_advantage
 from coevo.learners.losses import get_loss
-from coevo.models.hf import add_lora, adapter_state, load_adapter_state, load_base, load_tokenizer, pick_device
+from coevo.models.hf import add_lora, adapter_state, load_adapter_state, load_base, load_tokenizer, pick_device, use_autocast
 from coevo.models.logprobs import completion_logprobs
 
 
@@ -38,7 +38,7 @@ class Learner:
         self.algo = algo_cfg
         self.temperature = temperature
         self.device = pick_device(model_cfg["device"])
-        self.autocast = model_cfg["autocast"]
+        self.autocast = use_autocast(model_cfg["autocast"], model_cfg["device"])
         self.pad_id = load_tokenizer(model_path).pad_token_id
         base = load_base(model_path, model_cfg["learner_dtype"], model_cfg["device"])
         self.model = add_lora(base, [agent], model_cfg["lora"], seed)

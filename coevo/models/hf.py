@@ -28,6 +28,17 @@ def pick_device(device: str) -> str:
     return device
 
 
+def resolve_dtype(dtype: str, device: str) -> str:
+    """`auto` means bfloat16 on CUDA and float32 on CPU (see ModelConfig.rollout_dtype)."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if pick_device(device) == "cuda" else "float32"
+
+
+def use_autocast(autocast, device: str) -> bool:
+    return pick_device(device) == "cuda" if autocast == "auto" else bool(autocast)
+
+
 def load_tokenizer(path: str):
     tok = AutoTokenizer.from_pretrained(path)
     tok.padding_side = "left"  # generation appends on the right, so pad on the left
@@ -37,7 +48,7 @@ def load_tokenizer(path: str):
 
 
 def load_base(path: str, dtype: str = "float32", device: str = "cpu"):
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[resolve_dtype(dtype, device)])
     model.to(pick_device(device))
     for p in model.parameters():
         p.requires_grad_(False)
@@ -110,8 +121,11 @@ class HFPolicies:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def encode_prompts(self, prompts: list[str]) -> list[list[int]]:
-        ids = self.tokenizer([self.render(p) for p in prompts], add_special_tokens=False)["input_ids"]
+    def encode_prompts(self, prompts: list[str], prefixes: list[str] | None = None) -> list[list[int]]:
+        """Token ids of each chat-rendered prompt, followed by its response prefix (prefill)."""
+        prefixes = prefixes or [""] * len(prompts)
+        texts = [self.render(p) + pre for p, pre in zip(prompts, prefixes)]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         # keep the end of an over-long prompt: the question is repeated near the end by our templates
         return [x[-self.max_prompt_tokens:] for x in ids]
 
@@ -119,14 +133,15 @@ class HFPolicies:
     @torch.no_grad()
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0,
-                 greedy: bool = False) -> list[Completion]:
-        """Sample one completion per row; row i uses agent `agents[i]`'s adapter."""
+                 greedy: bool = False, prefixes: list[str] | None = None) -> list[Completion]:
+        """Sample one completion per row; row i uses agent `agents[i]`'s adapter. A row's prefix is
+        prefilled as the start of its answer: part of the prompt ids, not of the completion."""
         n = len(prompts)
         if n == 0:
             return []
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
         stop = stop or [[] for _ in range(n)]
-        prompt_ids = self.encode_prompts(prompts)
+        prompt_ids = self.encode_prompts(prompts, prefixes)
         batch = self.tokenizer.pad({"input_ids": prompt_ids}, return_tensors="pt").to(self.device)
         prompt_len = batch["input_ids"].shape[1]
         recorder = TemperatureRecorder(1.0 if greedy else temperature, prompt_len)

@@ -1,0 +1,28 @@
+"""The cuda path: bf16 generation with logprobs and one bf16-autocast learner step. Skipped without a GPU."""
+import pytest
+import torch
+
+from coevo.episode import Turn
+from coevo.learners.learner import Learner
+from coevo.models.hf import HFPolicies
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
+LORA = {"r": 4, "alpha": 8, "target_modules": "all-linear"}
+
+
+def test_bf16_generation_and_learner_step_on_cuda(tiny_model_path):
+    pol = HFPolicies(tiny_model_path, ["agent_0"], LORA, dtype="bfloat16", device="cuda")
+    torch.manual_seed(0)
+    outs = pol.generate(["agent_0"] * 4, [f"What is {i} + 1?" for i in range(4)], max_new_tokens=8)
+    assert all(len(o.completion_ids) > 0 and all(lp <= 0 for lp in o.logprobs) for o in outs)
+    model_cfg = {"device": "cuda", "autocast": True, "learner_dtype": "float32", "lora": LORA}
+    algo = {"advantage": "reinforce_pp", "loss": "ppo", "clip_eps": 0.2, "kl_coef": 0.05, "sft_coef": 0.0,
+            "lr": 1e-2, "weight_decay": 0.0, "max_grad_norm": 1.0, "ppo_epochs": 1, "micro_batch_size": 2}
+    learner = Learner("agent_0", tiny_model_path, model_cfg, algo, temperature=1.0, seed=0)
+    before = learner.adapter()
+    turns = [Turn("agent_0", "solver_0", "", o.text, o.prompt_ids, o.completion_ids, o.logprobs,
+                  reward=float(i % 2), group="g") for i, o in enumerate(outs)]
+    metrics = learner.step(turns)
+    after = learner.adapter()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
