@@ -97,32 +97,38 @@ class AlgoConfig(Strict):
     def _known_advantage(cls, v: str) -> str:
         from coevo.learners.advantages import ADVANTAGES
 
-        if v not in ADVANTAGES:
-            raise ValueError(f"unknown advantage {v!r}; known: {', '.join(sorted(ADVANTAGES))}")
-        return v
+        return _registered(ADVANTAGES, v)
 
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, v: str) -> str:
         from coevo.learners.losses import LOSSES
 
-        if v not in LOSSES:
-            raise ValueError(f"unknown loss {v!r}; known: {', '.join(sorted(LOSSES))}")
-        return v
+        return _registered(LOSSES, v)
+
+
+def _registered(registry, name: str) -> str:
+    try:
+        registry.lookup(name)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    return name
 
 
 class ArbiterConfig(Strict):
     name: str = "comas"
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)  # validated by the arbiter itself
 
-    @field_validator("name")
-    @classmethod
-    def _known_arbiter(cls, v: str) -> str:
-        from coevo.arbiters import ARBITERS
+    @model_validator(mode="after")
+    def _known_arbiter(self):
+        from coevo.arbiters import ARBITERS, make_arbiter
 
-        if v not in ARBITERS:
-            raise ValueError(f"unknown arbiter {v!r}; known: {', '.join(sorted(ARBITERS))}")
-        return v
+        _registered(ARBITERS, self.name)
+        try:
+            make_arbiter(self.name, **self.params)
+        except ValidationError as e:
+            raise ValueError(f"params of arbiter {self.name}: " + _pydantic_lines(e, "arbiter.params")) from None
+        return self
 
 
 class PopulationConfig(Strict):

@@ -26,6 +26,7 @@ def test_default_model_is_smollm2():
     (["game.options.rounds=0"], "game.options.rounds"),
     (["model.rollout_dtype=fp8"], "model.rollout_dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
     (["arbiter.name=oracle"], "unknown arbiter 'oracle'"),
+    (["arbiter.params.scorer_reward=maybe"], "arbiter.params.scorer_reward: Input should be a valid boolean"),
 ])
 def test_mistakes_name_the_field(overrides, expected):
     with pytest.raises(ConfigError) as err:

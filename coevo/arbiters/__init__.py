@@ -13,36 +13,23 @@ names it. Registered: see `ARBITERS`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from coevo.episode import Episode
+from coevo.registry import Registry
 
 
 class Arbiter(Protocol):
     def __call__(self, episodes: list[Episode]) -> dict[str, float]: ...
 
 
-ARBITERS: dict[str, Callable[..., Arbiter]] = {}
-
-
-def register_arbiter(name: str) -> Callable[[type], type]:
-    """Decorator: register an arbiter class (or factory) under `name` (names are unique)."""
-
-    def decorator(cls: type) -> type:
-        if name in ARBITERS:
-            raise ValueError(f"arbiter {name!r} is already registered")
-        ARBITERS[name] = cls
-        return cls
-
-    return decorator
+ARBITERS = Registry("arbiter")
+register_arbiter = ARBITERS.register
 
 
 def make_arbiter(name: str, **params: Any) -> Arbiter:
     """Build the arbiter `name` with `params` (a pydantic ValidationError names a bad param)."""
-    if name not in ARBITERS:
-        raise KeyError(f"unknown arbiter {name!r}; known: {', '.join(sorted(ARBITERS)) or 'none'}")
-    return ARBITERS[name](**params)
+    return ARBITERS.lookup(name)(**params)
 
 
 # Importing registers them.

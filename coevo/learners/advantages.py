@@ -27,29 +27,12 @@ from collections.abc import Callable, Hashable, Sequence
 
 import torch
 
+from coevo.registry import Registry
+
 AdvantageFn = Callable[..., torch.Tensor]
-ADVANTAGES: dict[str, AdvantageFn] = {}
-
-
-def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
-    """Decorator: register ``fn`` under ``name`` in ``ADVANTAGES`` (names must be unique)."""
-
-    def decorator(fn: AdvantageFn) -> AdvantageFn:
-        if name in ADVANTAGES:
-            raise ValueError(f"advantage {name!r} is already registered")
-        ADVANTAGES[name] = fn
-        return fn
-
-    return decorator
-
-
-def get_advantage(name: str) -> AdvantageFn:
-    """Look up an advantage function by name; the error lists every known name."""
-    try:
-        return ADVANTAGES[name]
-    except KeyError:
-        known = ", ".join(sorted(ADVANTAGES))
-        raise KeyError(f"unknown advantage {name!r}; known: {known}") from None
+ADVANTAGES = Registry("advantage")
+register_advantage = ADVANTAGES.register
+get_advantage = ADVANTAGES.lookup
 
 
 def _check(rewards: torch.Tensor, groups: Sequence[Hashable] | None) -> torch.Tensor:

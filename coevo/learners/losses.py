@@ -30,31 +30,16 @@ from collections.abc import Callable
 
 import torch
 
+from coevo.registry import Registry
+
 LossFn = Callable[..., tuple[torch.Tensor, dict[str, float]]]
-LOSSES: dict[str, LossFn] = {}
+LOSSES = Registry("loss")
+register_loss = LOSSES.register
+get_loss = LOSSES.lookup
 
 # Bound on per-token log-ratios before exp (as verl does): exp(20) ~ 5e8 is far past any clip range.
 _MAX_LOG_RATIO = 20.0
 
-
-def register_loss(name: str) -> Callable[[LossFn], LossFn]:
-    """Decorator: register ``fn`` under ``name`` in ``LOSSES`` (names must be unique)."""
-
-    def decorator(fn: LossFn) -> LossFn:
-        if name in LOSSES:
-            raise ValueError(f"loss {name!r} is already registered")
-        LOSSES[name] = fn
-        return fn
-
-    return decorator
-
-
-def get_loss(name: str) -> LossFn:
-    """Look up a loss function by name; the error lists every known name."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise KeyError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}") from None
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
