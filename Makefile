@@ -30,3 +30,9 @@ test-slow: install
 
 clean:
 	rm -rf $(VENV) runs
+
+# Side-by-side benchmarks on the real model (prints ratios; not timed tests)
+bench: install
+	$(BIN)/coevo models fetch smollm2-135m
+	$(BIN)/python bench/rollout_batching.py
+	$(BIN)/python bench/cpu_dtype.py

@@ -40,6 +40,9 @@ class ModelConfig(Strict):
     rollout_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     learner_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     autocast: bool | Literal["auto"] = "auto"  # learner forward under bf16 autocast; auto = on CUDA only
+    # learners recompute activations layer by layer in the backward pass: measured on SmolLM2,
+    # 4 x 510 tokens, peak 5.0 GB -> 2.9 GB for 1.4x the step time
+    gradient_checkpointing: bool = False
     lora: LoraSettings | None = Field(default_factory=LoraSettings)  # null = full-weight agents (not supported yet)
     max_prompt_tokens: int = Field(1024, ge=16)
     system_prompt: str | None = None

@@ -68,13 +68,19 @@ def train(cfg: Config, progress: bool = True) -> Path:
 
     model_cfg, algo_cfg = cfg.model.model_dump(), cfg.algo.model_dump()
     learner_threads = cfg.threads or max(1, cores // len(agents))  # learners step at the same time
+    # Ray's CPU counts are reservations: on a local Ray, cap them so every learner fits at once
+    # (an actor that does not fit would wait forever). The rollout runs while learners wait, so
+    # it reserves none; torch thread counts do the real sharing of cores.
+    learner_cpus = cfg.population.learner_num_cpus
+    if not cfg.ray.address:
+        learner_cpus = min(learner_cpus, ray.cluster_resources().get("CPU", cores) / len(agents))
     learners = {
-        agent: LearnerActor.options(num_cpus=cfg.population.learner_num_cpus,
+        agent: LearnerActor.options(num_cpus=learner_cpus,
                                     num_gpus=cfg.population.learner_num_gpus).remote(
             agent, model_path, model_cfg, algo_cfg, cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
         for i, agent in enumerate(agents)
     }
-    rollout = RolloutActor.options(num_cpus=0.5).remote(model_path, model_cfg, agents, cfg.threads or cores)
+    rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, agents, cfg.threads or cores)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
     options = cfg.game.options
     heldout = games.make(cfg.game.name, **options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)

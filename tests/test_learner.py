@@ -47,3 +47,15 @@ def test_checkpoint_round_trip_continues_identically(tiny_model_path, tmp_path):
     b.step(turns)  # same adapter + same optimizer moments -> the same second step
     sa, sb = a.adapter(), b.adapter()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_gradient_checkpointing_gives_the_same_update(tiny_model_path):
+    turns = sampled_turns(tiny_model_path)
+    plain = Learner("agent_0", tiny_model_path, MODEL_CFG, ALGO, temperature=1.0, seed=0)
+    ckpt = Learner("agent_0", tiny_model_path, {**MODEL_CFG, "gradient_checkpointing": True}, ALGO,
+                   temperature=1.0, seed=0)
+    assert ckpt.model.get_base_model().is_gradient_checkpointing
+    plain.step(turns)
+    ckpt.step(turns)
+    a, b = plain.adapter(), ckpt.adapter()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

@@ -63,3 +63,13 @@ def test_refuses_to_overwrite_a_run(tmp_path):
     train(load_config([*BASE, "iterations=1", "eval.num_tasks=0", f"run_dir={run}"]), progress=False)
     with pytest.raises(ConfigError, match="resume=true"):
         train(load_config([*BASE, "iterations=1", f"run_dir={run}"]), progress=False)
+
+
+@pytest.mark.timeout(300)
+def test_more_learners_than_cores_still_schedule(tmp_path):
+    """5 learners on a 2-CPU Ray: their CPU reservations are capped so none waits forever."""
+    agents = "[" + ",".join(f"a{i}" for i in range(5)) + "]"
+    run = train(load_config([*BASE, "iterations=1", "eval.num_tasks=0", f"population.agents={agents}",
+                             "population.games_per_iteration=5", f"run_dir={tmp_path / 'run'}"]), progress=False)
+    last = read_jsonl(run / "metrics.jsonl")[-1]
+    assert all(f"learner/a{i}/loss" in last for i in range(5))

@@ -42,6 +42,8 @@ class Learner:
         self.pad_id = load_tokenizer(model_path).pad_token_id
         base = load_base(model_path, model_cfg["learner_dtype"], model_cfg["device"])
         self.model = add_lora(base, [agent], model_cfg["lora"], seed)
+        if model_cfg.get("gradient_checkpointing"):
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=algo_cfg["lr"], weight_decay=algo_cfg["weight_decay"])
         self.advantage_fn = get_advantage(algo_cfg["advantage"])
