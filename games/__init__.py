@@ -13,6 +13,8 @@ from games.tasks import Task, TaskSourceConfig, make_task_source
 # Each game package registers itself on import.
 from games import comas  # noqa: E402,F401  (registers comas_v0)
 from games.comas import comas as comas_v0  # noqa: E402  PettingZoo style: comas_v0.env()
+from games import rlccf  # noqa: E402,F401  (registers rlccf_v0)
+from games import pettingzoo_adapter  # noqa: E402,F401  (registers tictactoe_v0, connect_four_v0)
 
 __all__ = [
     "CHARSET", "GAMES", "GameFacts", "GameSpec", "Task", "TaskSourceConfig", "TextGame", "TextGameOptions",
