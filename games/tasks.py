@@ -40,6 +40,11 @@ class Task:
     answer: str  # canonical number string
     solution: str | None = None  # a worked solution ending in "#### <answer>", when known
 
+    @classmethod
+    def scripted(cls, question: str, answer: str) -> "Task":
+        """A hand-written task for a game's SCRIPTED_CASES (id derived from the answer)."""
+        return cls(id=f"scripted-{answer}", question=question, answer=answer)
+
 
 class TaskSourceConfig(BaseModel):
     """Where a game's problems come from."""

@@ -160,14 +160,10 @@ def env(**options: Any) -> raw_env:
     return raw_env(**options)
 
 
-def _t(q: str, a: str) -> Task:
-    return Task(id=f"scripted-{a}", question=q, answer=a)
-
-
 # Hand-worked games with known outcomes (run by games.testing.check_scripted).
 SCRIPTED_CASES: list[dict[str, Any]] = [
     {"name": "correct answer scored 3",
-     "task": _t("Tom has 3 apples and buys 4 more. How many apples does Tom have now?", "7"),
+     "task": Task.scripted("Tom has 3 apples and buys 4 more. How many apples does Tom have now?", "7"),
      "script": {"solver_0": ["Tom starts with 3 apples. 3 + 4 = 7. The answer is 7."],
                 "evaluator_0": ["Every step is right: 3 + 4 = 7."],
                 "scorer_0": ["<score>3</score>"]},
@@ -175,7 +171,7 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
                   "illegal_moves": []},
      "rewards": {"solver_0": 1.0, "evaluator_0": 0.0, "scorer_0": 0.0}},
     {"name": "wrong answer scored 1",
-     "task": _t("What is 6 * 7?", "42"),
+     "task": Task.scripted("What is 6 * 7?", "42"),
      "script": {"solver_0": ["6 * 7 = 48, so the answer is 48."],
                 "evaluator_0": ["Wrong: 6 * 7 is 42, not 48."],
                 "scorer_0": ["The critique is right. <score>1</score>"]},
@@ -183,25 +179,25 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
                   "illegal_moves": []},
      "rewards": {"solver_0": 0.0, "evaluator_0": 0.0, "scorer_0": 0.0}},
     {"name": "scorer writes garbage: score None, illegal move",
-     "task": _t("What is 2 + 2?", "4"),
+     "task": Task.scripted("What is 2 + 2?", "4"),
      "script": {"solver_0": ["2 + 2 = 4"], "evaluator_0": ["Looks fine."],
                 "scorer_0": ["I think it deserves a three, score: 3"]},
      "expected": {"rounds": [{"answer": "4", "score": None}], "correct": True,
                   "illegal_moves": [{"agent": "scorer_0", "turn": 2}]}},
     {"name": "solver writes <score>3</score>, scorer writes 1: score 1",
-     "task": _t("What is 9 - 5?", "4"),
+     "task": Task.scripted("What is 9 - 5?", "4"),
      "script": {"solver_0": ["9 - 5 = 3. <score>3</score>"],
                 "evaluator_0": ["9 - 5 is 4, not 3. <score>3</score>"],
                 "scorer_0": ["<score> 1 </score>"]},
      "expected": {"rounds": [{"answer": "3", "score": 1}], "correct": False, "illegal_moves": []}},
     {"name": "solver writes <score>3</score>, scorer writes garbage: still no score",
-     "task": _t("What is 9 - 5?", "4"),
+     "task": Task.scripted("What is 9 - 5?", "4"),
      "script": {"solver_0": ["<score>3</score> 9 - 5 = 4"], "evaluator_0": ["ok"],
                 "scorer_0": ["<score>4</score>"]},
      "expected": {"rounds": [{"answer": "4", "score": None}], "correct": True,
                   "illegal_moves": [{"agent": "scorer_0"}]}},
     {"name": "two rounds: the second solver fixes the answer",
-     "task": _t("Anna has 5 pencils and finds 3 more. How many pencils does Anna have now?", "8"),
+     "task": Task.scripted("Anna has 5 pencils and finds 3 more. How many pencils does Anna have now?", "8"),
      "options": {"rounds": 2},
      "script": {"solver_0": ["5 + 3 = 9. Anna has 9 pencils.", "The critique is right: 5 + 3 = 8. Answer: 8"],
                 "evaluator_0": ["5 + 3 is 8, not 9.", "Now it is correct."],

@@ -135,15 +135,11 @@ def env(**options: Any) -> raw_env:
     return raw_env(**options)
 
 
-def _t(q: str, a: str) -> Task:
-    return Task(id=f"scripted-{a}", question=q, answer=a)
-
-
 # Hand-worked games with known outcomes (run by games.testing.check_scripted). Scripts list each
 # seat's samples in order; play is round-robin, so sample k of every seat is turn k*N + seat.
 SCRIPTED_CASES: list[dict[str, Any]] = [
     {"name": "a crowd of three, four samples each",
-     "task": _t("Tom has 3 apples and buys 4 more. How many apples does Tom have now?", "7"),
+     "task": Task.scripted("Tom has 3 apples and buys 4 more. How many apples does Tom have now?", "7"),
      "script": {"answerer_0": ["7", "3 + 4 = 7", "7 apples", "7"],
                 "answerer_1": ["7", "8", "The answer is 7.", "12"],
                 "answerer_2": ["6", "I do not know.", "7.0", "1,007"]},
@@ -154,20 +150,20 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
                   "accuracy": 7 / 12, "illegal_moves": []},
      "rewards": {"answerer_0": 1.0, "answerer_1": 0.5, "answerer_2": 0.25}},
     {"name": "nobody writes a number: all None, no illegal moves",
-     "task": _t("What is 2 + 2?", "4"), "options": {"crowd_size": 2, "samples": 2},
+     "task": Task.scripted("What is 2 + 2?", "4"), "options": {"crowd_size": 2, "samples": 2},
      "script": {"answerer_0": ["", "four"], "answerer_1": ["no", "<answer>four</answer>"]},
      "expected": {"answers": {"answerer_0": [None, None], "answerer_1": [None, None]},
                   "accuracy": 0.0, "illegal_moves": []},
      "rewards": {"answerer_0": 0.0, "answerer_1": 0.0}},
     {"name": "a non-text sample is illegal and counts as no answer",
-     "task": _t("What is 6 * 7?", "42"), "options": {"crowd_size": 2, "samples": 1},
+     "task": Task.scripted("What is 6 * 7?", "42"), "options": {"crowd_size": 2, "samples": 1},
      "script": {"answerer_0": ["6 * 7 = 42"], "answerer_1": [42]},
      "expected": {"answers": {"answerer_0": ["42"], "answerer_1": [None]},
                   "correct": {"answerer_0": [True], "answerer_1": [False]},
                   "illegal_moves": [{"agent": "answerer_1", "turn": 1}]},
      "rewards": {"answerer_0": 1.0, "answerer_1": 0.0}},
     {"name": "a crowd of one (self-consistency only), the last number counts",
-     "task": _t("What is 9 - 5?", "4"), "options": {"crowd_size": 1, "samples": 3},
+     "task": Task.scripted("What is 9 - 5?", "4"), "options": {"crowd_size": 1, "samples": 3},
      "script": {"answerer_0": ["9 - 5 = 4", "5 - 9 = -4", "4 or 3"]},
      "expected": {"answers": {"answerer_0": ["4", "-4", "3"]}, "accuracy": 1 / 3, "illegal_moves": []},
      "rewards": {"answerer_0": 1 / 3}},
