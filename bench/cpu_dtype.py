@@ -32,14 +32,14 @@ def main():
     prompts = [f"Tom has {i} apples and buys {i + 2} more. How many apples does Tom have now?" for i in range(args.batch)]
     gen, step = {}, {}
     for dtype in ("float32", "bfloat16"):
-        pol = HFPolicies(path, ["a"], LORA, dtype=dtype, device="cpu")
+        pol = HFPolicies(path, ["agent"], LORA, dtype=dtype, device="cpu")
         torch.manual_seed(0)
         t0 = time.perf_counter()
-        outs = pol.generate(["a"] * args.batch, prompts, max_new_tokens=args.new_tokens, temperature=0.8)
+        outs = pol.generate(["agent"] * args.batch, prompts, max_new_tokens=args.new_tokens, temperature=0.8)
         gen[dtype] = sum(len(o.completion_ids) for o in outs) / (time.perf_counter() - t0)
-        turns = [Turn("a", "solver_0", "", o.text, o.prompt_ids, o.completion_ids, o.logprobs, reward=i % 2, group="g")
+        turns = [Turn("agent", "solver_0", "", o.text, o.prompt_ids, o.completion_ids, o.logprobs, reward=i % 2, group="g")
                  for i, o in enumerate(outs[:8])]
-        learner = Learner("a", path, {"device": "cpu", "autocast": dtype == "bfloat16", "learner_dtype": "float32",
+        learner = Learner("agent", path, {"device": "cpu", "autocast": dtype == "bfloat16", "learner_dtype": "float32",
                                       "lora": LORA}, ALGO, temperature=0.8, seed=0)
         t0 = time.perf_counter()
         learner.step(turns)
