@@ -11,14 +11,14 @@ import time
 
 import torch
 
+from coevo.config import AlgoConfig
 from coevo.episode import Turn
 from coevo.learners.learner import Learner
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
 
 LORA = {"r": 16, "alpha": 32, "target_modules": "all-linear"}
-ALGO = {"advantage": "reinforce_pp", "loss": "ppo", "clip_eps": 0.2, "kl_coef": 0.0, "sft_coef": 0.0,
-        "lr": 1e-4, "weight_decay": 0.0, "max_grad_norm": 1.0, "ppo_epochs": 1, "micro_batch_size": 8}
+ALGO = AlgoConfig().model_dump()
 
 
 def main():

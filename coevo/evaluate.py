@@ -37,9 +37,7 @@ def evaluate_run(cfg) -> str:
     from coevo.models.store import resolve_model
 
     agents = cfg.population.agents
-    m = cfg.model
-    policies = HFPolicies(resolve_model(m.name), agents, m.lora.model_dump(), dtype=m.rollout_dtype,
-                          device=m.device, max_prompt_tokens=m.max_prompt_tokens, system_prompt=m.system_prompt)
+    policies = HFPolicies.from_config(resolve_model(cfg.model.name), agents, cfg.model.model_dump())
     ckpt = latest_checkpoint(Path(cfg.run_dir).expanduser().resolve())
     if ckpt is None:
         where = "no checkpoint: untrained adapters (equal to the base)"

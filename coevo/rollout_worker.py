@@ -17,10 +17,7 @@ class RolloutWorker:
     def __init__(self, model_path: str, model_cfg: dict, agents: list[str], threads: int | None = None):
         if threads:
             torch.set_num_threads(threads)
-        self.policies = HFPolicies(
-            model_path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
-            max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"],
-        )
+        self.policies = HFPolicies.from_config(model_path, agents, model_cfg)
 
     def set_adapters(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
         for agent, state in states.items():

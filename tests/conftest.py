@@ -27,3 +27,13 @@ def tiny_model_path() -> str:
     from coevo.models.store import resolve_model
 
     return resolve_model("tiny")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A real local Ray as tests use it: 2 CPUs, no dashboard; shut down after the module."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()

@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-import ray
 
 from coevo.config import CONFIG_DIR, load_config
 from coevo.loop import train
@@ -11,11 +10,7 @@ from coevo.tracking import read_jsonl
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+from coevo.config import AlgoConfig
+
 from coevo.episode import Turn
 from coevo.learners.learner import Learner
 from coevo.models.hf import HFPolicies
@@ -16,8 +18,7 @@ def test_bf16_generation_and_learner_step_on_cuda(tiny_model_path):
     outs = pol.generate(["agent_0"] * 4, [f"What is {i} + 1?" for i in range(4)], max_new_tokens=8)
     assert all(len(o.completion_ids) > 0 and all(lp <= 0 for lp in o.logprobs) for o in outs)
     model_cfg = {"device": "cuda", "autocast": True, "learner_dtype": "float32", "lora": LORA}
-    algo = {"advantage": "reinforce_pp", "loss": "ppo", "clip_eps": 0.2, "kl_coef": 0.05, "sft_coef": 0.0,
-            "lr": 1e-2, "weight_decay": 0.0, "max_grad_norm": 1.0, "ppo_epochs": 1, "micro_batch_size": 2}
+    algo = {**AlgoConfig().model_dump(), "kl_coef": 0.05, "lr": 1e-2, "micro_batch_size": 2}
     learner = Learner("agent_0", tiny_model_path, model_cfg, algo, temperature=1.0, seed=0)
     before = learner.adapter()
     turns = [Turn("agent_0", "solver_0", "", o.text, o.prompt_ids, o.completion_ids, o.logprobs,

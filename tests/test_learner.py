@@ -1,14 +1,15 @@
 """A learner step moves the agent's adapter and nothing else; checkpoints restore it exactly."""
 import torch
 
+from coevo.config import AlgoConfig
+
 from coevo.episode import Turn
 from coevo.learners.learner import Learner
 from coevo.models.hf import HFPolicies
 
 MODEL_CFG = {"device": "cpu", "autocast": False, "learner_dtype": "float32",
              "lora": {"r": 4, "alpha": 8, "target_modules": "all-linear"}}
-ALGO = {"advantage": "reinforce_pp", "loss": "ppo", "clip_eps": 0.2, "kl_coef": 0.0, "sft_coef": 0.0,
-        "lr": 1e-2, "weight_decay": 0.0, "max_grad_norm": 1.0, "ppo_epochs": 1, "micro_batch_size": 2}
+ALGO = {**AlgoConfig().model_dump(), "lr": 1e-2, "micro_batch_size": 2}
 
 
 def sampled_turns(path, agent="agent_0", n=4):

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import ray
 
 from coevo.cli import main
 from coevo.config import ConfigError, load_config
@@ -14,11 +13,7 @@ BASE = ["experiment=comas", "model=tiny", "seed=0", "logger=none", "eval.num_tas
         "game.options.max_new_tokens.evaluator=16", "game.options.max_new_tokens.scorer=8"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def stable(rows):

@@ -106,6 +106,12 @@ class HFPolicies:
         self.max_prompt_tokens = max_prompt_tokens
         self.system_prompt = system_prompt
 
+    @classmethod
+    def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "HFPolicies":
+        """Built from a `ModelConfig.model_dump()`: the rollout worker's and `coevo eval`'s policies."""
+        return cls(path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
+                   max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"])
+
     # -- weights -------------------------------------------------------------------------------
     def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
         load_adapter_state(self.model, agent, state)
