@@ -141,12 +141,16 @@ class PopulationConfig(Strict):
     games_per_task: int = Field(1, ge=1)  # >1 gives GRPO/RLOO groups of games on the same task
     learner_num_cpus: float = Field(0.5, gt=0.0)
     learner_num_gpus: float = Field(0.0, ge=0.0)
+    # roles played by the frozen base model (no adapter, never trained), e.g. spc's solver
+    base_roles: list[str] = Field(default_factory=list)
 
     @field_validator("agents")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError(f"agent names must be unique, got {v}")
+        if "__base__" in v:
+            raise ValueError("'__base__' names the frozen base model; choose another agent name")
         return v
 
 
@@ -184,6 +188,25 @@ class Config(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     logger: LoggerConfig = Field(default_factory=LoggerConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+
+    @model_validator(mode="after")
+    def _base_roles_of_the_game(self):
+        import games
+
+        spec = games.GAMES[self.game.name]
+        roles = spec.roles
+        if spec.check_population is not None:
+            problem = spec.check_population(spec.Options(**self.game.options), self.population.agents)
+            if problem:
+                raise ValueError(f"population.agents / game.options: {problem}")
+        unknown = [r for r in self.population.base_roles if r not in roles]
+        if unknown:
+            raise ValueError(f"population.base_roles: {unknown} are not roles of {self.game.name} "
+                             f"(its roles: {list(roles)})")
+        if set(roles) <= set(self.population.base_roles):
+            raise ValueError(f"population.base_roles: every role of {self.game.name} is played by the base; "
+                             "nothing would train")
+        return self
 
 
 def _pydantic_lines(err: ValidationError, prefix: str = "") -> str:

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The frozen base model with no adapter, as an agent name: it plays the seats of
+# `population.base_roles` (a solver that only measures, a rule-keeping moderator) and never trains.
+BASE_AGENT = "__base__"
+
 
 @dataclass
 class Turn:

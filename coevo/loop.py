@@ -114,7 +114,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
         t_iter = time.perf_counter()
         # 1. rollout: every game of the iteration, one batched generate per tick
         plans = plan_games(cfg.game.name, options, agents, cfg.population.games_per_iteration,
-                           cfg.population.games_per_task, cfg.population.seating, cfg.seed, it)
+                           cfg.population.games_per_task, cfg.population.seating, cfg.seed, it,
+                           base_roles=tuple(cfg.population.base_roles))
         episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
                                                       cfg.seed * 100_003 + it))
         # 2. arbitrate: outcome -> a reward on every turn

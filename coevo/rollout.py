@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import games
-from coevo.episode import Episode, Turn
+from coevo.episode import BASE_AGENT, Episode, Turn
 
 
 @dataclass
@@ -45,10 +45,13 @@ class RolloutStats:
 
 
 def plan_games(game_name: str, game_options: dict, agents: list[str], n_games: int, games_per_task: int,
-               seating: str, seed: int, iteration: int, split: str = "train") -> list[GamePlan]:
-    """The games of one iteration, a pure function of (seed, iteration) so a resumed run replays it."""
+               seating: str, seed: int, iteration: int, split: str = "train",
+               base_roles: tuple[str, ...] = ()) -> list[GamePlan]:
+    """The games of one iteration, a pure function of (seed, iteration) so a resumed run replays it.
+    Seats whose role is in `base_roles` are played by the frozen base model (`BASE_AGENT`)."""
     probe = games.make(game_name, **game_options)
-    seats = list(probe.possible_agents)
+    seats = [s for s in probe.possible_agents if probe.role(s) not in base_roles]
+    base_seats = [s for s in probe.possible_agents if probe.role(s) in base_roles]
     rng = random.Random(f"{seed}/{iteration}")
     plans = []
     for g in range(n_games):
@@ -57,8 +60,10 @@ def plan_games(game_name: str, game_options: dict, agents: list[str], n_games: i
         # rotate: game g shifts every agent one seat further, so over len(agents) games each agent
         # has played each seat; fixed: seat j always belongs to agent j (mod the population)
         shift = g // games_per_task if seating == "rotate" else 0
+        seating_of_game = {s: agents[(j + shift) % len(agents)] for j, s in enumerate(seats)}
+        seating_of_game.update({s: BASE_AGENT for s in base_seats})
         plans.append(GamePlan(seed=rng.randrange(2**31), task=task,
-                              seats={s: agents[(j + shift) % len(agents)] for j, s in enumerate(seats)}))
+                              seats={s: seating_of_game[s] for s in probe.possible_agents}))
     probe.close()
     return plans
 
@@ -75,16 +80,16 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan],
     stats = RolloutStats(games=len(plans))
     active = list(range(len(plans)))
     while active:
-        rows = []  # (game index, seat, observation text)
+        rows = []  # (game index, seat, observation text): every game's next independent moves
         for i in active:
             env = envs[i]
             while env.agents and (env.terminations[env.agent_selection] or env.truncations[env.agent_selection]):
                 env.step(None)  # PettingZoo removes finished agents one dead step at a time
             if env.agents:
-                rows.append((i, env.agent_selection, env.observe(env.agent_selection)["text"]))
+                rows += [(i, seat, env.observe(seat)["text"]) for seat in env.concurrent_agents()]
             else:
                 episodes[i].outcome = env.outcome
-        active = [i for i, _, _ in rows]
+        active = sorted({i for i, _, _ in rows})
         if not rows:
             break
         t0 = time.perf_counter()
@@ -99,14 +104,20 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan],
         stats.generate_s += time.perf_counter() - t0
         stats.generate_calls += 1
         for (i, seat, obs), c in zip(rows, completions):
-            action = envs[i].response_prefix(seat) + c.text  # the prefilled start is part of the move
+            env = envs[i]
+            if env.game_over:
+                continue  # an earlier move of this batch ended the game (a forfeit): drop the rest
+            if env.agent_selection != seat:
+                raise RuntimeError(f"{game_name}: concurrent_agents() promised {seat} would act, "
+                                   f"but it is {env.agent_selection}'s turn")
+            action = env.response_prefix(seat) + c.text  # the prefilled start is part of the move
             episodes[i].turns.append(Turn(
                 agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=action,
                 prompt_ids=c.prompt_ids, completion_ids=c.completion_ids, logprobs=c.logprobs,
                 group=f"{plans[i].task.id}/{seat}",
             ))
-            envs[i].step(action)
-            for s, r in envs[i].rewards.items():
+            env.step(action)
+            for s, r in env.rewards.items():
                 episodes[i].native_rewards[s] += float(r)
             stats.turns += 1
             stats.prompt_tokens += len(c.prompt_ids)

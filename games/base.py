@@ -12,7 +12,11 @@ A game subclasses `TextGame` and provides:
 The base does the rest: agents, rewards, terminations, `step` (with PettingZoo's dead-agent
 `step(None)` rule), `reset(seed, options={"task": Task})`, spaces, sanitising, `render`, and the
 hooks the rollout uses: `task`, `task_source`, `outcome`, `max_new_tokens(agent)`,
-`stop_strings(agent)`, `role(agent)`.
+`stop_strings(agent)`, `role(agent)`, `concurrent_agents()`.
+
+A game whose next few moves do not see each other (independent samples, one debate round, the
+solver samples of spc) overrides `concurrent_agents()` to list them, so the rollout generates them
+in ONE batched call and then steps them in that order.
 
 Actions are text. Any `str` is passed to the game after sanitising (to the observation charset,
 so outcomes and observations agree and always serialise) and truncation to `max_action_chars`.
@@ -156,6 +160,13 @@ class TextGame(AECEnv):
 
     def response_prefix(self, agent: str) -> str:
         return self.FACTS.response_prefix.get(self.role(agent), "")
+
+    def concurrent_agents(self) -> list[str]:
+        """The seats that will act next, in order, whose observations do not depend on each
+        other's moves: the rollout observes all of them now, generates their moves in one batch,
+        then steps them in this order. A seat may appear more than once (repeated samples).
+        Default: only `agent_selection` (every move sees the one before)."""
+        return [self.agent_selection]
 
     # ---- AEC API ----------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:

@@ -20,6 +20,8 @@ class GameSpec:
     Options: type[BaseModel]  # the game's options model (extra="forbid")
     roles: tuple[str, ...]
     summary: str  # one line for `coevo` listings and docs
+    # (options, agent names) -> why this population cannot play the game, or None; run by config
+    check_population: Callable[[Any, list[str]], str | None] | None = None
 
     @property
     def entry_point(self) -> str | Callable[..., TextGame]:

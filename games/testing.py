@@ -5,7 +5,9 @@
 - `check_garbage`: "", 10 kB of text, control characters, other roles' tags, non-str values, from
   every seat: no exception, the game ends properly, and the rule-defined penalty (and only it)
   shows in `outcome["illegal_moves"]`;
-- `check_scripted`: the game module's `SCRIPTED_CASES`, hand-worked games with known outcomes.
+- `check_scripted`: the game module's `SCRIPTED_CASES`, hand-worked games with known outcomes;
+- in every game played: the seats `concurrent_agents()` lists act in that order and see, when
+  they act, the observation they had when the batch was listed (what the rollout generates from).
 
 `tests/test_games.py` runs `check_all` over every registered game id. A new game passes by
 defining `SCRIPTED_CASES` (list of {"name", "task", "options"?, "script", "expected", "rewards"?})
@@ -41,6 +43,7 @@ def _play(env: TextGame, act: Callable[[str, str], Any], task: Task | None = Non
     invariants every game keeps; returns (outcome, [(agent, observation text) per turn])."""
     env.reset(seed=seed, options={"task": task} if task is not None else None)
     seen, ended = [], False
+    promised: list[tuple[str, str]] = []  # (seat, observation) that concurrent_agents() said act next
     for _ in range(4 * env.max_turns + 2 * len(env.possible_agents) + 4):
         if not env.agents:
             break
@@ -53,6 +56,13 @@ def _play(env: TextGame, act: Callable[[str, str], Any], task: Task | None = Non
                 assert info.get("outcome") == env.outcome, "infos[agent]['outcome'] differs from env.outcome"
             env.step(None)
             continue
+        # The rollout generates a concurrent batch from observations taken before any of its moves:
+        # check each seat of the batch acts in the promised order and sees what it was shown.
+        if not promised:
+            promised = [(a, env.observe(a)["text"]) for a in env.concurrent_agents()]
+        want_agent, want_obs = promised.pop(0)
+        assert agent == want_agent, f"concurrent_agents() listed {want_agent} next, but {agent} acts"
+        assert obs["text"] == want_obs, f"{agent}'s observation changed inside its concurrent batch"
         seen.append((agent, obs["text"]))
         env.step(act(agent, obs["text"]))
     assert not env.agents, f"game did not end within {env.max_turns} turns (+ dead steps)"

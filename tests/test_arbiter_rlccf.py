@@ -178,7 +178,8 @@ def test_fixed_seating_and_grpo_groups():
                        seed=0, iteration=1)
     assert all(p.seats == {f"answerer_{j}": f"agent_{j}" for j in range(3)} for p in plans)
     episodes, stats = play(EchoPolicies(), "rlccf_v0", options, plans, temperature=1.0)
-    assert stats.turns == 2 * 12 and stats.generate_calls == 12  # one batched call per tick
+    # no sample sees another, so both games' 24 samples are one batched call (concurrent_agents)
+    assert stats.turns == 2 * 12 and stats.generate_calls == 1
     for ep, plan in zip(episodes, plans):
         assert ep.outcome["answers"] == {f"answerer_{j}": [str(j + 1)] * 4 for j in range(3)}
         groups: dict[str, list[Turn]] = {}

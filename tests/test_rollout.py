@@ -3,6 +3,7 @@ import pytest
 
 import games
 from coevo.models.hf import HFPolicies
+from coevo.episode import BASE_AGENT
 from coevo.rollout import plan_games, play
 
 AGENTS = ["agent_0", "agent_1", "agent_2"]
@@ -63,3 +64,20 @@ def test_plans_replay_from_seed_and_iteration_and_groups_share_tasks():
     # games_per_task=3: three games on one task with the same seating form one GRPO group per seat
     assert a[0].task.id == a[1].task.id == a[2].task.id != a[3].task.id
     assert a[0].seats == a[1].seats == a[2].seats != a[3].seats
+
+
+def test_base_roles_are_played_by_the_frozen_base_and_the_rest_rotate():
+    plans = plan_games("comas_v0", {}, ["agent_0", "agent_1"], n_games=2, games_per_task=1, seating="rotate",
+                       seed=0, iteration=1, base_roles=("evaluator",))
+    assert [p.seats for p in plans] == [
+        {"solver_0": "agent_0", "evaluator_0": BASE_AGENT, "scorer_0": "agent_1"},
+        {"solver_0": "agent_1", "evaluator_0": BASE_AGENT, "scorer_0": "agent_0"}]
+
+
+def test_concurrent_batch_that_breaks_its_promise_is_an_error(policies, monkeypatch):
+    # comas' moves see each other; a game claiming otherwise must fail loudly, not play out of turn
+    from games.comas.comas import raw_env
+    monkeypatch.setattr(raw_env, "concurrent_agents", lambda self: ["evaluator_0", "solver_0"])
+    plans = plan_games("comas_v0", {}, AGENTS, n_games=1, games_per_task=1, seating="rotate", seed=0, iteration=1)
+    with pytest.raises(RuntimeError, match="promised evaluator_0 would act, but it is solver_0's turn"):
+        play(policies, "comas_v0", {"max_new_tokens": {"solver": 4, "evaluator": 4, "scorer": 4}}, plans, 1.0)

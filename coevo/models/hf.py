@@ -13,9 +13,10 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteriaList
 
+from coevo.episode import BASE_AGENT
 from coevo.models.sampling import PerRowStop, TemperatureRecorder
 
-BASE = "__base__"  # peft's name for "no adapter" inside adapter_names
+BASE = BASE_AGENT  # peft's name for "no adapter" inside adapter_names is "__base__" too
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

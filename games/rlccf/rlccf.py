@@ -15,10 +15,10 @@ looking at the gold answer.
 | native rewards | each seat: the share of its n answers that equal the gold answer (evaluation only) |
 
 Why round-robin: one round = every seat once, so a game's `samples` play the part other games
-give `rounds`, and a game cut short still holds about as many samples of every model. The order
-changes nothing else: the rollout batches one turn of every game per tick either way, and no
-sample sees another (the observation never shows earlier answers; the samples are independent,
-as self-consistency needs).
+give `rounds`, and a game cut short still holds about as many samples of every model. No sample
+sees another (the observation never shows earlier answers; the samples are independent, as
+self-consistency needs), so `concurrent_agents()` lists all N * n turns and the rollout
+generates a whole game in one batched call.
 
 Malformed samples: a text holding no number is an answer of None. It is NOT an illegal move: the
 game has no required format (`FACTS.formats` is empty), so the test kit's rule "a text is illegal
@@ -125,9 +125,23 @@ class raw_env(TextGame):
         correct = self._outcome()["correct"]
         return {s: sum(cs) / len(cs) for s, cs in correct.items() if cs}
 
+    def concurrent_agents(self) -> list[str]:
+        # No sample sees another, so every remaining sample of every seat is one batched call.
+        order = self.FACTS.turn_order
+        return [order[k % len(order)] for k in range(self._num_turns, self.max_turns)]
+
     # ---- what each seat sees: the question, never the other samples -------------------------
     def _observation_text(self, agent: str) -> str:
         return self.fit_prompt(self.options.prompt, question=self.task.question)
+
+
+def check_population(options: Options, agents: list[str]) -> str | None:
+    """The crowd is N different models: one agent per seat. Fewer agents would put one model in
+    several seats (its votes counted twice); more would leave agents that never play."""
+    if options.crowd_size != len(agents):
+        return (f"rlccf_v0 needs one agent per crowd seat: crowd_size={options.crowd_size} but "
+                f"{len(agents)} agents {agents}; set game.options.crowd_size={len(agents)}")
+    return None
 
 
 def env(**options: Any) -> raw_env:
