@@ -69,10 +69,18 @@ class SamplingConfig(Strict):
 class GameConfig(Strict):
     name: str = "comas_v0"
     options: dict[str, Any] = Field(default_factory=dict)  # validated by the game's own Options model
+    # your own game, outside coevo: a module that registers it on import (dotted name or a .py path)
+    module: str | None = None
 
     @model_validator(mode="after")
     def _known_game(self):
         import games
+
+        if self.module:
+            try:
+                games.import_game_module(self.module)
+            except Exception as e:  # noqa: BLE001 - any failure to import is the user's to see, in one line
+                raise ValueError(f"game.module {self.module!r} failed to import: {type(e).__name__}: {e}") from None
 
         if self.name not in games.GAMES:
             raise ValueError(f"unknown game {self.name!r}; registered games: {', '.join(sorted(games.GAMES))}")

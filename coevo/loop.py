@@ -80,7 +80,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
             agent, model_path, model_cfg, algo_cfg, cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
         for i, agent in enumerate(agents)
     }
-    rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, agents, cfg.threads or cores)
+    rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, agents, cfg.threads or cores,
+                                                      cfg.game.module)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
     options = cfg.game.options
     heldout = games.make(cfg.game.name, **options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)

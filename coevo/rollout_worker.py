@@ -8,15 +8,20 @@ from __future__ import annotations
 import ray
 import torch
 
+import games
+
 from coevo.evaluate import heldout_accuracy
 from coevo.models.hf import HFPolicies
 from coevo.rollout import GamePlan, play
 
 
 class RolloutWorker:
-    def __init__(self, model_path: str, model_cfg: dict, agents: list[str], threads: int | None = None):
+    def __init__(self, model_path: str, model_cfg: dict, agents: list[str], threads: int | None = None,
+                 game_module: str | None = None):
         if threads:
             torch.set_num_threads(threads)
+        if game_module:  # a user's game registers itself in the process that plays it
+            games.import_game_module(game_module)
         self.policies = HFPolicies.from_config(model_path, agents, model_cfg)
 
     def set_adapters(self, states: dict[str, dict[str, torch.Tensor]]) -> None:

@@ -7,7 +7,7 @@ Importing `games` registers every game here and with PettingZoo:
     from games import comas_v0; env = comas_v0.env()
 """
 from games.base import CHARSET, GameFacts, TextGame, TextGameOptions, sanitize
-from games.registry import GAMES, GameSpec, get_game, make, register_game
+from games.registry import GAMES, GameSpec, get_game, import_game_module, make, register_game
 from games.tasks import Task, TaskSourceConfig, make_task_source
 
 # Each game package registers itself on import.
@@ -18,5 +18,5 @@ from games import pettingzoo_adapter  # noqa: E402,F401  (registers tictactoe_v0
 
 __all__ = [
     "CHARSET", "GAMES", "GameFacts", "GameSpec", "Task", "TaskSourceConfig", "TextGame", "TextGameOptions",
-    "comas_v0", "get_game", "make", "make_task_source", "register_game", "sanitize",
+    "comas_v0", "get_game", "import_game_module", "make", "make_task_source", "register_game", "sanitize",
 ]

@@ -47,6 +47,34 @@ def register_game(spec: GameSpec) -> GameSpec:
     return spec
 
 
+def import_game_module(module: str) -> None:
+    """Import a user's module that registers games (`register_game` at import time): a dotted
+    module name importable here (`mypkg.mygame`) or a path to a `.py` file. Every process that
+    makes the game needs it, so the config carries it (`game.module`) to the rollout worker too."""
+    import importlib
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if not module.endswith(".py"):
+        importlib.import_module(module)
+        return
+    path = Path(module).expanduser().resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"game module file {module!r} does not exist")
+    name = f"coevo_user_game_{path.stem}"
+    if name in sys.modules:  # imported already (by this process): registering again is a no-op anyway
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # before exec: PettingZoo's entry point `module:env` must resolve
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
 def get_game(game_id: str) -> GameSpec:
     try:
         return GAMES[game_id]

@@ -27,6 +27,8 @@ def test_default_model_is_smollm2():
     (["model.rollout_dtype=fp8"], "model.rollout_dtype: Input should be 'auto', 'float32', 'bfloat16' or 'float16'"),
     (["arbiter.name=oracle"], "unknown arbiter 'oracle'"),
     (["arbiter.params.scorer_reward=maybe"], "arbiter.params.scorer_reward: Input should be a valid boolean"),
+    (["game.module=/nonexistent/my_game.py"],
+     "game.module '/nonexistent/my_game.py' failed to import: FileNotFoundError"),
     (["population.base_roles=[judge]"], "population.base_roles: ['judge'] are not roles of comas_v0"),
     (["population.base_roles=[solver,evaluator,scorer]"], "every role of comas_v0 is played by the base"),
     (["population.agents=[a,__base__]"], "'__base__' names the frozen base model"),
