@@ -26,6 +26,9 @@ class Turn:
     logprobs: list[float] = field(default_factory=list)  # sampling logprob of each completion token
     reward: float = 0.0  # training reward, written by the arbiter
     group: str = ""  # turns in one group are compared by group-normalised advantages (GRPO, RLOO)
+    # False: the agent's learner skips this turn in the iteration's update (an arbiter that already
+    # trained on it, like soar's inner loop, clears it)
+    train: bool = True
 
     def to_json(self, with_ids: bool = False) -> dict[str, Any]:
         d = asdict(self)

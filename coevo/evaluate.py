@@ -8,18 +8,24 @@ from __future__ import annotations
 from games.tasks import answer_prompt, answers_match, extract_answer
 
 
-def heldout_accuracy(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
-    """`eval/accuracy/<agent>` for each agent, plus their mean as `eval/accuracy`."""
-    if not tasks:
-        return {}
+def solved(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, list[bool]]:
+    """agent -> for each task, whether its greedy answer alone (`answer_prompt`) is right."""
     rows = [(agent, task) for agent in agents for task in tasks]
     completions = policies.generate(
         agents=[a for a, _ in rows], prompts=[answer_prompt(t) for _, t in rows],
         max_new_tokens=max_new_tokens, greedy=True,
-    )
-    correct = {a: 0 for a in agents}
+    ) if rows else []
+    out: dict[str, list[bool]] = {a: [] for a in agents}
     for (agent, task), c in zip(rows, completions):
-        correct[agent] += answers_match(extract_answer(c.text), task.answer)
+        out[agent].append(answers_match(extract_answer(c.text), task.answer))
+    return out
+
+
+def heldout_accuracy(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
+    """`eval/accuracy/<agent>` for each agent, plus their mean as `eval/accuracy`."""
+    if not tasks:
+        return {}
+    correct = {a: sum(ok) for a, ok in solved(policies, agents, tasks, max_new_tokens).items()}
     out = {f"eval/accuracy/{a}": correct[a] / len(tasks) for a in agents}
     out["eval/accuracy"] = sum(correct.values()) / (len(tasks) * len(agents))
     return out

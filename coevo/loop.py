@@ -18,6 +18,7 @@ import games
 from coevo.arbiters import make_arbiter
 from coevo.checkpoint import latest_checkpoint, load_driver_state, save_checkpoint
 from coevo.config import Config, ConfigError
+from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
 from coevo.models.store import resolve_model
 from coevo.rollout import plan_games
@@ -56,6 +57,11 @@ def reward_metrics(episodes) -> dict[str, float]:
     return {k: mean(v) for k, v in by_key.items()}
 
 
+def arbiter_state(arbiter) -> dict:
+    """What a stateful arbiter (soar's fixed hard set) needs to resume, as JSON; {} for the rest."""
+    return {"arbiter": arbiter.state_dict()} if hasattr(arbiter, "state_dict") else {}
+
+
 def train(cfg: Config, progress: bool = True) -> Path:
     run_dir, ckpt = prepare_run_dir(cfg)
     model_path = resolve_model(cfg.model.name)
@@ -83,6 +89,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
     rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, agents, cfg.threads or cores,
                                                       cfg.game.module)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
+    if hasattr(arbiter, "bind"):  # an arbiter that trains inside its judgement (soar) gets the actors
+        arbiter.bind(InnerLoop(learners, rollout, cfg.eval.max_new_tokens))
     options = cfg.game.options
     heldout = games.make(cfg.game.name, **options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
 
@@ -91,6 +99,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
         ray.get([learners[a].load.remote(str(ckpt / a)) for a in agents])
         state = load_driver_state(ckpt)
         start, wandb_id = state["iteration"], state.get("wandb_id")
+        if "arbiter" in state:
+            arbiter.load_state_dict(state["arbiter"])
         for name in (METRICS, TRANSCRIPTS):
             truncate_after(run_dir / name, start)
         print(f"resuming {run_dir} from iteration {start}")
@@ -123,8 +133,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
         metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes)}
         # 3. learn: each agent's turns to its own learner, all in parallel
         t_learn = time.perf_counter()
-        results = ray.get([learners[a].step.remote([t for ep in episodes for t in ep.turns if t.agent == a])
-                           for a in agents])
+        results = ray.get([learners[a].step.remote([t for ep in episodes for t in ep.turns
+                                                    if t.agent == a and t.train]) for a in agents])
         metrics["perf/learn_s"] = time.perf_counter() - t_learn
         for r in results:
             metrics.update(r)
@@ -138,7 +148,7 @@ def train(cfg: Config, progress: bool = True) -> Path:
         tracker.transcripts(it, episodes)
         if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
             save_checkpoint(run_dir, it, {a: (lambda d, a=a: ray.get(learners[a].save.remote(d))) for a in agents},
-                            {"wandb_id": tracker.wandb_id}, cfg.keep_checkpoints)
+                            {"wandb_id": tracker.wandb_id, **arbiter_state(arbiter)}, cfg.keep_checkpoints)
         bar.set_postfix({a: f"{metrics.get(f'reward/{a}', 0):.2f}" for a in agents})
     bar.close()
     tracker.close()

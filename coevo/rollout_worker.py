@@ -10,7 +10,7 @@ import torch
 
 import games
 
-from coevo.evaluate import heldout_accuracy
+from coevo.evaluate import heldout_accuracy, solved
 from coevo.models.hf import HFPolicies
 from coevo.rollout import GamePlan, play
 
@@ -34,6 +34,9 @@ class RolloutWorker:
 
     def evaluate(self, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
         return heldout_accuracy(self.policies, agents, tasks, max_new_tokens)
+
+    def solved(self, agent: str, tasks: list, max_new_tokens: int) -> list[bool]:
+        return solved(self.policies, [agent], tasks, max_new_tokens)[agent]
 
 
 RolloutActor = ray.remote(RolloutWorker)

@@ -1,6 +1,9 @@
 """Every registered game passes the test kit; comas_v0 specifics on top."""
 from __future__ import annotations
 
+import doctest
+import sys
+
 import pettingzoo
 import pytest
 from pydantic import ValidationError
@@ -18,6 +21,14 @@ def test_game_passes_the_kit(game_id):
     testing.check_determinism(game_id)
     testing.check_garbage(game_id)
     testing.check_scripted(game_id)
+
+
+@pytest.mark.parametrize("game_id", sorted(games.GAMES))
+def test_the_docstring_example_runs(game_id):
+    """A game's docstring is its doc page; its `>>>` example must still be true."""
+    module = sys.modules[games.get_game(game_id).env_fn.__module__]
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{module.__name__}: {result.failed} docstring example(s) failed"
 
 
 def test_pettingzoo_make():

@@ -36,5 +36,6 @@ def make_arbiter(name: str, **params: Any) -> Arbiter:
 from coevo.arbiters import comas  # noqa: E402,F401
 from coevo.arbiters import native  # noqa: E402,F401
 from coevo.arbiters import rlccf  # noqa: E402,F401
+from coevo.arbiters import soar  # noqa: E402,F401
 
 __all__ = ["ARBITERS", "Arbiter", "make_arbiter", "register_arbiter"]

@@ -8,6 +8,7 @@ no second model) -> one optimizer step. Only the adapter's weights ever leave th
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from pathlib import Path
 
@@ -107,6 +108,17 @@ class Learner:
     # -- weights and checkpoints ---------------------------------------------------------------
     def adapter(self) -> dict[str, torch.Tensor]:
         return adapter_state(self.model, self.agent)
+
+    def snapshot(self) -> dict:
+        """The trainable state in memory (adapter, optimizer, step count): `restore` returns to it.
+        An inner loop (soar) trains from a snapshot, measures, and goes back."""
+        return {"adapter": self.adapter(), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "steps": self.steps}
+
+    def restore(self, snap: dict) -> None:
+        load_adapter_state(self.model, self.agent, snap["adapter"])
+        self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
+        self.steps = snap["steps"]
 
     def save(self, directory: str) -> None:
         d = Path(directory)
