@@ -19,10 +19,10 @@ from coevo.rollout_worker import RolloutActor
 AGENTS = ["agent_0", "agent_1"]  # fixed seating: agent_0 teaches, agent_1 learns
 OPTIONS = {"samples": 4, "max_new_tokens": {"teacher": 8, "student": 6}}
 # one teacher move per game, in plan order; game 2's move has no answer tag (illegal)
-TEACHER = ["<question>What is 1 + 1?</question> <answer>2</answer>",
-           "<question>What is 2 + 2?</question> <answer>4</answer>",
-           "<question>What is 3 + 3?</question> the answer is 6",
-           "<question>What is 3 + 3?</question> <answer>6</answer>"]
+TEACHER = ["Problem: What is 1 + 1?\nAnswer: 2",
+           "Problem: What is 2 + 2?\nAnswer: 4",
+           "Problem: What is 3 + 3? The answer is 6",
+           "Problem: What is 3 + 3?\nAnswer: 6"]
 
 
 class ScriptedPolicies:
@@ -37,7 +37,7 @@ class ScriptedPolicies:
         out, student_rows = [None] * len(prompts), []
         for i, (agent, prompt) in enumerate(zip(agents, prompts)):
             if "practice problems" in prompt:  # the teacher's template
-                text = self.teacher.pop(0)[len("<question>"):]  # the rollout adds the prefill back
+                text = self.teacher.pop(0)[len("Problem:"):]  # the rollout adds the prefill back
                 out[i] = Completion([1], [2], [-0.5], text)
             else:
                 student_rows.append(i)

@@ -12,15 +12,17 @@ learner, and pays the teacher the student's accuracy gain on a fixed hard set.
 | id | `soar_v0` (`games.make("soar_v0", **options)`, `pettingzoo.make("aec", "soar_v0")`) |
 | agents | `teacher_0`, `student_0` |
 | turn order | teacher_0 once, then student_0 `samples` times; `1 + samples` turns (1 after an illegal problem) |
-| observation | `{"text": str}`: teacher: an example problem and the format (`prompts/teacher.txt`); student: the teacher's problem + "Answer with just the number." (`prompts/student.txt`, the wording held-out accuracy uses) |
+| observation | `{"text": str}`: teacher: an example problem with its answer, and the format (`prompts/teacher.txt`); student: the teacher's problem + "Answer with just the number." (`prompts/student.txt`, the wording held-out accuracy uses) |
 | action | text (any `str`) |
 | native rewards | `student_0`: share of its answers equal to the teacher's answer; `teacher_0`: 0 (its reward is the arbiter's) |
 
-The teacher's move must hold `<question>...</question>` followed by `<answer>N</answer>`, N a
-number (first such pair counts; the answer is read with `canonical_number`, so "1,200" is 1200).
-Its answer is prefilled with `<question>` and stops at `</answer>`. Anything else (no tags, an
-empty question, a non-number answer) is an illegal move: the game ends there, the student never
-plays (there is no problem to answer), and the arbiter charges the teacher `invalid_problem_reward`.
+The teacher's move must hold a line `Problem: <text>` followed by a line `Answer: <number>` (the
+first such pair counts; the answer is the last number of its line, "1,200" is 1200). Its answer
+is prefilled with `Problem:`. Measured with SmolLM2-135M on 24 difficulty-2 examples: 18 of 24
+moves parse in this two-line format, 0 of 16 did with `<question>..</question><answer>..</answer>`
+tags. Anything else (no `Answer:` line, an empty problem, no number) is an illegal move: the game
+ends there, the student never plays (there is no problem to answer), and the arbiter charges the
+teacher `invalid_problem_reward`.
 
 The student's `samples` answers do not see each other, so `concurrent_agents()` lists them all:
 the rollout generates them in one batched call. A student text without a number is answer None,
@@ -46,7 +48,7 @@ Example:
     >>> from games.tasks import Task
     >>> env = games.make("soar_v0", samples=2)
     >>> env.reset(seed=0, options={"task": Task("t", "What is 2 + 3?", "5")})
-    >>> for text in ["<question>What is 4 + 4?</question> <answer>8</answer>", "8", "9"]:
+    >>> for text in ["Problem: What is 4 + 4?\\nAnswer: 8", "8", "9"]:
     ...     env.step(text)
     >>> env.outcome["problem_answer"], env.outcome["student_correct"], env.rewards["student_0"]
     ('8', [True, False], 0.5)
@@ -61,9 +63,9 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from games.base import GameFacts, TextGame, TextGameOptions
-from games.tasks import Task, TaskSourceConfig, answers_match, canonical_number, extract_answer
+from games.tasks import Task, TaskSourceConfig, answers_match, extract_answer
 
-PROBLEM_RE = re.compile(r"<question>(.*?)</question>\s*<answer>(.*?)</answer>", re.DOTALL)
+PROBLEM_RE = re.compile(r"Problem:(.*?)\n\s*Answer:([^\n]*)", re.DOTALL)
 
 
 def parse_problem(text: str) -> tuple[str, str] | None:
@@ -71,7 +73,7 @@ def parse_problem(text: str) -> tuple[str, str] | None:
     m = PROBLEM_RE.search(text)
     if not m:
         return None
-    question, answer = m.group(1).strip(), canonical_number(m.group(2))
+    question, answer = m.group(1).strip(), extract_answer(m.group(2))
     if not question or answer is None:
         return None
     return question, answer
@@ -89,9 +91,8 @@ class raw_env(TextGame):
     FACTS = GameFacts(
         roles=("teacher", "student"),
         turn_order=("teacher_0", "student_0"),
-        stop_strings={"teacher": ("</answer>",)},
-        formats={"teacher": "<question>What is 2 + 2?</question> <answer>4</answer>"},
-        response_prefix={"teacher": "<question>"},
+        formats={"teacher": "Problem: What is 2 + 2?\nAnswer: 4"},
+        response_prefix={"teacher": "Problem:"},
     )
     Options = Options
     PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -113,7 +114,7 @@ class raw_env(TextGame):
             self._teacher_done = True
             self._problem = parse_problem(text)
             if self._problem is None:
-                return "no <question>...</question> <answer>N</answer> with a question and a number"
+                return "no 'Problem: ...' line followed by an 'Answer: <number>' line"
             return None
         self._answers.append(extract_answer(text))
         return None
@@ -148,7 +149,7 @@ class raw_env(TextGame):
     # ---- what each role sees ----------------------------------------------------------------
     def _observation_text(self, agent: str) -> str:
         if agent == "teacher_0":
-            return self.fit_prompt("teacher", example=self.task.question)
+            return self.fit_prompt("teacher", example=self.task.question, example_answer=self.task.answer)
         return self.fit_prompt("student", question=self._problem[0] if self._problem else "")
 
 
@@ -161,29 +162,32 @@ def env(**options: Any) -> raw_env:
 SCRIPTED_CASES: list[dict[str, Any]] = [
     {"name": "a valid problem, the student right 3 times of 4",
      "task": Task.scripted("What is 3 * 4?", "12"),
-     "script": {"teacher_0": ["<question>Sam has 2 bags with 5 cards each. How many cards?</question> "
-                              "<answer>10</answer>"],
+     "script": {"teacher_0": ["Problem: Sam has 2 bags with 5 cards each. How many cards?\nAnswer: 10\n\nMore text."],
                 "student_0": ["10", "2 * 5 = 10", "7", "10.0"]},
      "expected": {"problem": "Sam has 2 bags with 5 cards each. How many cards?", "problem_answer": "10",
                   "valid": True, "student_answers": ["10", "10", "7", "10"],
                   "student_correct": [True, True, False, True], "student_accuracy": 0.75, "illegal_moves": []},
      "rewards": {"teacher_0": 0.0, "student_0": 0.75}},
-    {"name": "the answer is read as a number: 1,200 is 1200; a student text without a number is None",
+    {"name": "the answer is the last number of its line: 1,200 is 1200; a student text without a number is None",
      "task": Task.scripted("What is 6 + 1?", "7"), "options": {"samples": 2},
-     "script": {"teacher_0": ["<question>What is 600 * 2?</question>\n<answer> 1,200 </answer> extra"],
+     "script": {"teacher_0": ["Problem: What is 600 * 2?\n\nAnswer: 600 * 2 = 1,200\nProblem: 3 + 3?\nAnswer: 6"],
                 "student_0": ["1200", "I do not know"]},
      "expected": {"problem_answer": "1200", "valid": True, "student_answers": ["1200", None],
                   "student_correct": [True, False], "illegal_moves": []},
      "rewards": {"student_0": 0.5}},
-    {"name": "no answer tag: illegal, the game ends before the student plays",
+    {"name": "no Answer line: illegal, the game ends before the student plays",
      "task": Task.scripted("What is 2 + 2?", "4"),
-     "script": {"teacher_0": ["<question>What is 5 + 5?</question> The answer is 10."], "student_0": []},
+     "script": {"teacher_0": ["Problem: What is 5 + 5? The answer is 10."], "student_0": []},
      "expected": {"problem": None, "valid": False, "student_answers": [],
                   "illegal_moves": [{"agent": "teacher_0", "turn": 0}]},
      "rewards": {"teacher_0": 0.0, "student_0": 0.0}},
-    {"name": "an answer that is not a number is illegal",
+    {"name": "an answer that is not a number, or an empty problem, is illegal",
      "task": Task.scripted("What is 2 + 2?", "4"),
-     "script": {"teacher_0": ["<question>What is five plus five?</question> <answer>ten</answer>"],
+     "script": {"teacher_0": ["Problem: What is five plus five?\nAnswer: ten"],
                 "student_0": []},
+     "expected": {"valid": False, "illegal_moves": [{"agent": "teacher_0", "turn": 0}]}},
+    {"name": "an empty problem is illegal",
+     "task": Task.scripted("What is 2 + 2?", "4"),
+     "script": {"teacher_0": ["Problem:  \nAnswer: 4"], "student_0": []},
      "expected": {"valid": False, "illegal_moves": [{"agent": "teacher_0", "turn": 0}]}},
 ]
