@@ -16,6 +16,7 @@ from games.comas import comas as comas_v0  # noqa: E402  PettingZoo style: comas
 from games import rlccf  # noqa: E402,F401  (registers rlccf_v0)
 from games import soar  # noqa: E402,F401  (registers soar_v0)
 from games import negotiation  # noqa: E402,F401  (registers negotiation_v0)
+from games import spc  # noqa: E402,F401  (registers spc_v0)
 from games import pettingzoo_adapter  # noqa: E402,F401  (registers tictactoe_v0, connect_four_v0)
 
 __all__ = [

@@ -81,7 +81,8 @@ def play_scripted(env: TextGame, script: dict[str, list[Any]], task: Task | None
 def _run_script(env: TextGame, script: dict[str, list[Any]], task: Task | None = None,
                 partial: bool = False) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """`play_scripted`, also returning the turns played; `partial`: the game may end before the
-    script is used up, but only right after an illegal move (a forfeit)."""
+    script is used up (garbage changes a game's course: a forfeit, or spc's empty rewrite that
+    skips the solvers); the garbage checks judge the penalties, not the length."""
     queues = {agent: list(actions) for agent, actions in script.items()}
 
     def act(agent: str, _obs: str) -> Any:
@@ -91,8 +92,7 @@ def _run_script(env: TextGame, script: dict[str, list[Any]], task: Task | None =
 
     outcome, seen = _play(env, act, task)
     left = {a: q for a, q in queues.items() if q}
-    ended_by_illegal = bool(outcome["illegal_moves"]) and outcome["illegal_moves"][-1]["turn"] == len(seen) - 1
-    if left and not (partial and ended_by_illegal):
+    if left and not partial:
         raise ValueError(f"the game ended with scripted actions left over: {left}")
     return outcome, seen
 
@@ -161,8 +161,9 @@ def check_garbage(game_id: str) -> None:
     """Garbage from every seat at once (other roles' tags), then from one seat at a time with the
     other seats playing the legal baseline script. The penalty rule checked: a non-text action is
     always illegal; a text is illegal exactly when the seat's role has a required format
-    (`FACTS.formats`) and the text lacks it; no other seat is ever penalised. A game may end
-    early on an illegal move (forfeit): the expectation covers the garbage turns actually played."""
+    (`FACTS.formats`) and the text lacks it; no other seat is ever penalised. Garbage may end a
+    game early (a forfeit, or a move the rules skip ahead on): the expectation covers the garbage
+    turns actually played."""
     base = next((c for c in _cases(game_id) if not play_scripted(
         make(game_id, **c.get("options", {})), c["script"], c["task"]).get("illegal_moves")), None)
     assert base is not None, f"{game_id}: no scripted case plays without illegal moves (needed as baseline)"

@@ -38,5 +38,6 @@ from coevo.arbiters import native  # noqa: E402,F401
 from coevo.arbiters import negotiation  # noqa: E402,F401
 from coevo.arbiters import rlccf  # noqa: E402,F401
 from coevo.arbiters import soar  # noqa: E402,F401
+from coevo.arbiters import spc  # noqa: E402,F401
 
 __all__ = ["ARBITERS", "Arbiter", "make_arbiter", "register_arbiter"]
