@@ -57,6 +57,8 @@ def cmd_models(args) -> int:
 def cmd_games(args) -> int:
     import games
 
+    for module in args.module or []:  # a user's game file or module registers its games on import
+        games.import_game_module(module)
     for gid, spec in sorted(games.GAMES.items()):
         print(f"{gid:<18} roles: {', '.join(spec.roles):<32} {spec.summary}")
     return 0
@@ -88,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("name", nargs="?", default="smollm2-135m")
     m.set_defaults(fn=cmd_models)
     g = sub.add_parser("games", help="list registered games and their roles",
-                       description="Every game registered by importing `games`.")
+                       description="Every game registered by importing `games`, plus those of --module.")
+    g.add_argument("--module", action="append", metavar="MODULE",
+                   help="also import your own game module (a .py path or dotted name), as game.module does")
     g.set_defaults(fn=cmd_games)
     return p
 

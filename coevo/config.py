@@ -67,7 +67,7 @@ class SamplingConfig(Strict):
 
 
 class GameConfig(Strict):
-    name: str = "comas_v0"
+    name: str | None = "comas_v0"  # None only in configs/game/custom.yaml, until the user names the game
     options: dict[str, Any] = Field(default_factory=dict)  # validated by the game's own Options model
     # your own game, outside coevo: a module that registers it on import (dotted name or a .py path)
     module: str | None = None
@@ -82,6 +82,8 @@ class GameConfig(Strict):
             except Exception as e:  # noqa: BLE001 - any failure to import is the user's to see, in one line
                 raise ValueError(f"game.module {self.module!r} failed to import: {type(e).__name__}: {e}") from None
 
+        if self.name is None:
+            raise ValueError(f"name your game: game.name=<id>; registered games: {', '.join(sorted(games.GAMES))}")
         if self.name not in games.GAMES:
             raise ValueError(f"unknown game {self.name!r}; registered games: {', '.join(sorted(games.GAMES))}")
         try:

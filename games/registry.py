@@ -63,8 +63,9 @@ def import_game_module(module: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"game module file {module!r} does not exist")
     name = f"coevo_user_game_{path.stem}"
-    if name in sys.modules:  # imported already (by this process): registering again is a no-op anyway
-        return
+    for mod in list(sys.modules.values()):  # imported already, under any name (`import my_game`):
+        if getattr(mod, "__file__", None) and Path(mod.__file__).resolve() == path:  # its games are registered
+            return
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # before exec: PettingZoo's entry point `module:env` must resolve

@@ -29,6 +29,8 @@ def test_default_model_is_smollm2():
     (["arbiter.params.scorer_reward=maybe"], "arbiter.params.scorer_reward: Input should be a valid boolean"),
     (["game.module=/nonexistent/my_game.py"],
      "game.module '/nonexistent/my_game.py' failed to import: FileNotFoundError"),
+    (["game=custom"], "game: Value error, name your game: game.name=<id>; registered games: "),
+    (["game=custom", "game.name=spc_v0", "game.options.rounds=2"], "Could not override 'game.options.rounds'"),
     (["population.base_roles=[judge]"], "population.base_roles: ['judge'] are not roles of comas_v0"),
     (["population.base_roles=[solver,evaluator,scorer]"], "every role of comas_v0 is played by the base"),
     (["population.agents=[a,__base__]"], "'__base__' names the frozen base model"),

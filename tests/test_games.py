@@ -111,3 +111,29 @@ def test_reset_without_task_draws_from_the_source():
     t = env.task
     env.reset(seed=11)
     assert env.task == t and t.id.startswith("arith3-")
+
+
+USER_GAME = '''
+from games import GameSpec, register_game
+from games.comas import Options, raw_env
+
+def env(**options):  # defined here, so the entry point names this module
+    return raw_env(**options)
+
+register_game(GameSpec(id="my_comas_v0", env_fn=env, Options=Options, roles=("solver",), summary="a user's game"))
+'''
+
+
+def test_a_users_game_module_imported_twice_and_listed(tmp_path):
+    """`import my_game` and then `game.module=my_game.py` in one process (a notebook) is one
+    registration, not a clash; `coevo games --module` lists the user's game."""
+    import subprocess
+
+    (tmp_path / "my_game.py").write_text(USER_GAME)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import games, my_game\n"
+            "games.import_game_module(sys.argv[1] + '/my_game.py')\n"
+            "from coevo.cli import main; main(['games', '--module', sys.argv[1] + '/my_game.py'])")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed = {line.split()[0] for line in out.stdout.splitlines()}
+    assert {"my_comas_v0", "comas_v0", "spc_v0"} <= listed
