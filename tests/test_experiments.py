@@ -28,3 +28,10 @@ def test_experiment_trains_on_tiny_model(experiment, tmp_path: Path):
         assert f"learner/{agent}/turns" in rows[2]
         assert (f"reward/{agent}" in rows[2]) == (agent in played)
     assert rows[2]["rollout/games"] == 2 and rows[2]["rollout/turns"] > 0
+
+
+def test_every_registered_game_has_a_recipe():
+    import games
+
+    recipes = {load_config([f"experiment={e}"]).game.name for e in EXPERIMENTS}
+    assert sorted(set(games.GAMES) - recipes) == []
