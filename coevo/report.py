@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from coevo.episode import BASE_AGENT
 from coevo.tracking import METRICS, read_jsonl
 
 
@@ -11,7 +12,9 @@ def summary_table(run_dir: Path) -> str:
     if not rows:
         return f"{run_dir}: no metrics yet"
     first, last = rows[0], rows[-1]
-    agents = sorted({k.split("/")[1] for r in rows for k in r if k.startswith("reward/") and k.count("/") == 1})
+    # the frozen base (seats of population.base_roles) never trains: it has no row
+    agents = sorted({k.split("/")[1] for r in rows for k in r if k.startswith("reward/") and k.count("/") == 1}
+                    - {BASE_AGENT})
     trained = [r for r in rows if r["iteration"] > 0]
     lines = [f"{'agent':<12} {'reward (last it)':>16} {'acc before':>11} {'acc after':>10}"]
     for a in agents:
