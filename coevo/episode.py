@@ -53,6 +53,16 @@ class Episode:
     def turns_of(self, seat: str) -> list[Turn]:
         return [t for t in self.turns if t.seat == seat]
 
+    def turns_per_answer(self, answers: dict[str, list]) -> dict[str, list[Turn]]:
+        """seat -> its turns in play order, where the outcome records one entry per turn of each
+        seat (`answers[seat]`, e.g. rlccf's samples); a count that differs is a framework bug."""
+        turns = {seat: self.turns_of(seat) for seat in answers}
+        for seat, ts in turns.items():
+            if len(ts) != len(answers[seat]):
+                raise ValueError(f"episode (game {self.game!r}, seed {self.seed}): {len(ts)} turns of "
+                                 f"{seat} but {len(answers[seat])} answers in the outcome")
+        return turns
+
     def to_json(self, with_ids: bool = False) -> dict[str, Any]:
         d = asdict(self)
         d["turns"] = [t.to_json(with_ids) for t in self.turns]

@@ -14,6 +14,7 @@ from games.tasks import Task, TaskSourceConfig, make_task_source
 from games import comas  # noqa: E402,F401  (registers comas_v0)
 from games.comas import comas as comas_v0  # noqa: E402  PettingZoo style: comas_v0.env()
 from games import rlccf  # noqa: E402,F401  (registers rlccf_v0)
+from games import debate  # noqa: E402,F401  (registers debate_v0)
 from games import soar  # noqa: E402,F401  (registers soar_v0)
 from games import negotiation  # noqa: E402,F401  (registers negotiation_v0)
 from games import spc  # noqa: E402,F401  (registers spc_v0)

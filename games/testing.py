@@ -78,6 +78,22 @@ def play_scripted(env: TextGame, script: dict[str, list[Any]], task: Task | None
     return _run_script(env, script, task)[0]
 
 
+def play_in_order(game_id: str, actions: list[Any], task: Task | None = None, seed: int = 0,
+                  **options: Any) -> tuple[TextGame, list[str]]:
+    """Play `actions` in play order (whoever's turn it is takes the next one) to the end of a
+    game; returns the env and the seat that took each action. Asserts the game ends exactly
+    when the actions do: a test's transcript that is too short or too long is a wrong test."""
+    env = make(game_id, **options)
+    env.reset(seed=seed, options={"task": task} if task is not None else None)
+    seats = []
+    for action in actions:
+        assert not env.game_over, f"the game ended with {actions[len(seats):]} left"
+        seats.append(env.agent_selection)
+        env.step(action)
+    assert env.game_over, "the actions ended before the game"
+    return env, seats
+
+
 def _run_script(env: TextGame, script: dict[str, list[Any]], task: Task | None = None,
                 partial: bool = False) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """`play_scripted`, also returning the turns played; `partial`: the game may end before the

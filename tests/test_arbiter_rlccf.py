@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 import games
 from coevo.arbiters import ARBITERS, make_arbiter
-from coevo.arbiters.rlccf import crowd_answer, self_consistency, vote_weights
+from games.votes import crowd_answer, self_consistency, vote_weights
 from coevo.episode import Episode, Turn
 from coevo.models.hf import Completion
 from coevo.rollout import plan_games, play

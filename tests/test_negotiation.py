@@ -12,21 +12,14 @@ from coevo.episode import Episode, Turn
 from coevo.models.hf import Completion
 from coevo.rollout import plan_games, play
 from games.negotiation import parse_accept, parse_offer, parse_verdict, price_rewards
+from games.testing import play_in_order
 
 GAME = "negotiation_v0"
 
 
 def run(script: list[str], **options) -> tuple[games.TextGame, list[str]]:
     """Play `script` (the actions in play order) to the end; returns the env and who acted when."""
-    env = games.make(GAME, **options)
-    env.reset(seed=0)
-    seats = []
-    for action in script:
-        assert not env.game_over, f"the game ended with {script[len(seats):]} left"
-        seats.append(env.agent_selection)
-        env.step(action)
-    assert env.game_over, "the script ended before the game"
-    return env, seats
+    return play_in_order(GAME, script, **options)
 
 
 def rnd(env, k: int = 0) -> dict:

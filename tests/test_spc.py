@@ -14,6 +14,7 @@ from coevo.models.hf import Completion
 from coevo.rollout import plan_games, play
 from games.spc import parse_rewrite, parse_verdict, solution_steps
 from games.tasks import JsonlTasks, Task
+from games.testing import play_in_order
 
 GAME = "spc_v0"
 ONE = Task("one", "What is 6 * 7?", "42", "6 * 7 = 42.\n#### 42")
@@ -21,15 +22,7 @@ ONE = Task("one", "What is 6 * 7?", "42", "6 * 7 = 42.\n#### 42")
 
 def run(script: list, task: Task = ONE, seed: int = 0, **options):
     """Play `script` (actions in play order) to the end; returns the env and the seats that acted."""
-    env = games.make(GAME, **options)
-    env.reset(seed=seed, options={"task": task})
-    seats = []
-    for action in script:
-        assert not env.game_over, f"the game ended with {script[len(seats):]} left"
-        seats.append(env.agent_selection)
-        env.step(action)
-    assert env.game_over, "the script ended before the game"
-    return env, seats
+    return play_in_order(GAME, script, task, seed, **options)
 
 
 def test_parsers_and_steps():

@@ -29,9 +29,6 @@ a mismatch is a framework bug and raises ValueError.
 """
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
@@ -39,44 +36,8 @@ from pydantic import BaseModel, ConfigDict
 
 from coevo.arbiters import register_arbiter
 from coevo.episode import Episode
-from games.tasks import answers_match, canonical_number
-
-Answers = Sequence[str | None]
-
-
-def _canon(answer: str | None) -> str | None:
-    # Outcomes already hold canonical numbers; this keeps "7.0" and "7" one answer in any input.
-    return None if answer is None else canonical_number(str(answer))
-
-
-def self_consistency(answers: Answers) -> Fraction:
-    """Share of the samples giving the most common (non-None) answer; 0 for no samples/answers."""
-    counts = Counter(a for a in map(_canon, answers) if a is not None)
-    return Fraction(max(counts.values()), len(answers)) if counts else Fraction(0)
-
-
-def vote_weights(answers_by_model: Mapping[str, Answers], vote: str) -> dict[str, Fraction]:
-    """The vote each answer gets: SC-weighted shares, or plain sample counts (`majority`)."""
-    weights: dict[str, Fraction] = {}
-    for answers in answers_by_model.values():
-        if not answers:
-            continue
-        sc = self_consistency(answers) if vote == "sc_weighted" else None
-        for a, c in Counter(a for a in map(_canon, answers) if a is not None).items():
-            w = sc * Fraction(c, len(answers)) if sc is not None else Fraction(c)
-            weights[a] = weights.get(a, Fraction(0)) + w
-    return weights
-
-
-def crowd_answer(answers_by_model: Mapping[str, Answers], vote: str = "sc_weighted") -> str | None:
-    """argmax of the vote; ties go to the smallest number; None when no model gave any answer."""
-    if vote not in ("sc_weighted", "majority"):
-        raise ValueError(f"vote must be 'sc_weighted' or 'majority', not {vote!r}")
-    weights = {a: w for a, w in vote_weights(answers_by_model, vote).items() if w > 0}
-    if not weights:
-        return None
-    return min(weights, key=lambda a: (-weights[a], Decimal(a)))
-
+from games.tasks import answers_match
+from games.votes import canon, crowd_answer, self_consistency
 
 @register_arbiter("rlccf")
 class RlccfArbiter(BaseModel):
@@ -95,18 +56,14 @@ class RlccfArbiter(BaseModel):
             if not isinstance(answers, dict):
                 raise ValueError(f"episode (game {ep.game!r}, seed {ep.seed}) has no outcome['answers']: "
                                  "the rlccf arbiter reads rlccf_v0 outcomes")
-            turns = {seat: ep.turns_of(seat) for seat in answers}
-            for seat, ts in turns.items():
-                if len(ts) != len(answers[seat]):
-                    raise ValueError(f"episode (game {ep.game!r}, seed {ep.seed}): {len(ts)} turns of "
-                                     f"{seat} but {len(answers[seat])} answers in the outcome")
+            turns = ep.turns_per_answer(answers)
             crowd = {v: crowd_answer(answers, v) for v in crowd_ok}
             target = crowd[self.vote]  # decided from the answers alone: no gold above this line
             for t in ep.turns:
                 t.reward = 0.0  # turns of seats without answers get 0, never a stale value
             for seat, ts in turns.items():
                 for t, a in zip(ts, answers[seat]):
-                    t.reward = 1.0 if target is not None and _canon(a) == target else 0.0
+                    t.reward = 1.0 if target is not None and canon(a) == target else 0.0
             # ---- evaluation only: gold is read from here on ----
             gold = ep.outcome.get("gold")
             for seat, ans in answers.items():
