@@ -79,6 +79,9 @@ class GameFacts:
     # header). The game receives prefix + generated text as the action. It lets a small model hit
     # a strict format: SmolLM2-135M wrote `<score>N</score>` in 0 of 72 samples unprefilled.
     response_prefix: Mapping[str, str] = field(default_factory=dict)
+    # roles whose LEGAL moves decide how many turns follow (spc: an empty rewrite skips the
+    # solvers); the test kit lets garbage from them end a game early, and no other garbage
+    branching_roles: tuple[str, ...] = ()
 
 
 class TextGameOptions(BaseModel):
@@ -248,7 +251,8 @@ class TextGame(AECEnv):
 
     @property
     def outcome(self) -> dict[str, Any]:
-        """What the game recorded (JSON-serialisable); final once every agent is done."""
+        """What the game recorded (JSON-serialisable); final once the game is over. Read
+        mid-game, fields about the end (a final answer, rates over rounds) describe the game so far."""
         if self._final_outcome is not None:
             return copy.deepcopy(self._final_outcome)
         return self._compose_outcome()

@@ -2,8 +2,10 @@
 `pettingzoo.make("aec", "comas_v0")` works once `games` is imported."""
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pettingzoo
@@ -34,10 +36,22 @@ class GameSpec:
 GAMES: dict[str, GameSpec] = {}
 
 
+def _source(fn: Callable) -> tuple[str, str] | None:
+    """(resolved file, qualname) of a function: the same code whatever name its module was
+    imported under (`import my_game` and `game.module=my_game.py` load one file twice)."""
+    try:
+        return str(Path(inspect.getfile(fn)).resolve()), fn.__qualname__
+    except (TypeError, OSError):
+        return None
+
+
 def register_game(spec: GameSpec) -> GameSpec:
-    """Add a game; registering the same id twice is allowed only for the same entry point."""
+    """Add a game; registering the same id twice is allowed only for the same entry point (or the
+    same function of the same file, imported under another module name: the first one stays)."""
     old = GAMES.get(spec.id)
     if old is not None and old.entry_point != spec.entry_point:
+        if _source(old.env_fn) is not None and _source(old.env_fn) == _source(spec.env_fn):
+            return old
         raise ValueError(f"game id {spec.id!r} is already registered by {old.entry_point!r}")
     GAMES[spec.id] = spec
     try:  # PettingZoo warns on re-registration (e.g. a module reload), so register only once
@@ -51,10 +65,10 @@ def import_game_module(module: str) -> None:
     """Import a user's module that registers games (`register_game` at import time): a dotted
     module name importable here (`mypkg.mygame`) or a path to a `.py` file. Every process that
     makes the game needs it, so the config carries it (`game.module`) to the rollout worker too."""
+    import hashlib
     import importlib
     import importlib.util
     import sys
-    from pathlib import Path
 
     if not module.endswith(".py"):
         importlib.import_module(module)
@@ -62,7 +76,8 @@ def import_game_module(module: str) -> None:
     path = Path(module).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(f"game module file {module!r} does not exist")
-    name = f"coevo_user_game_{path.stem}"
+    # one module name per file (two my_game.py in different folders are two modules)
+    name = f"coevo_user_game_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     for mod in list(sys.modules.values()):  # imported already, under any name (`import my_game`):
         if getattr(mod, "__file__", None) and Path(mod.__file__).resolve() == path:  # its games are registered
             return

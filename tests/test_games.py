@@ -130,10 +130,29 @@ def test_a_users_game_module_imported_twice_and_listed(tmp_path):
     import subprocess
 
     (tmp_path / "my_game.py").write_text(USER_GAME)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import games, my_game\n"
-            "games.import_game_module(sys.argv[1] + '/my_game.py')\n"
-            "from coevo.cli import main; main(['games', '--module', sys.argv[1] + '/my_game.py'])")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    listed = {line.split()[0] for line in out.stdout.splitlines()}
-    assert {"my_comas_v0", "comas_v0", "spc_v0"} <= listed
+    for first, then in [("import my_game", "games.import_game_module(sys.argv[1] + '/my_game.py')"),
+                        ("games.import_game_module(sys.argv[1] + '/my_game.py')", "import my_game")]:
+        code = (f"import sys; sys.path.insert(0, sys.argv[1]); import games\n{first}\n{then}\n"
+                "from coevo.cli import main; main(['games', '--module', sys.argv[1] + '/my_game.py'])")
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        listed = {line.split()[0] for line in out.stdout.splitlines()}
+        assert {"my_comas_v0", "comas_v0", "spc_v0"} <= listed
+
+
+def test_the_kit_catches_garbage_that_silently_ends_a_game(monkeypatch):
+    """A planted bug (a message over 1000 characters ends the debate, with no illegal move) passes
+    api, determinism and scripted checks; the garbage check must report it."""
+    from games.debate import debate
+
+    apply, over = debate.raw_env._apply, debate.raw_env._game_over
+
+    def buggy_apply(self, agent, text):
+        self._bug = getattr(self, "_bug", False) or len(text) > 1000
+        return apply(self, agent, text)
+
+    monkeypatch.setattr(debate.raw_env, "_apply", buggy_apply)
+    monkeypatch.setattr(debate.raw_env, "_game_over", lambda self: getattr(self, "_bug", False) or over(self))
+    testing.check_scripted("debate_v0")
+    with pytest.raises(AssertionError, match="huge garbage raised ValueError.*left over"):
+        testing.check_garbage("debate_v0")

@@ -131,6 +131,14 @@ def test_private_information_stays_private():
     env.step("Only <offer>19</offer> today.")
     buyer = env.observe("buyer_0")["text"]
     assert "Seller: Only <offer>19</offer> today." in buyer and "Seller's offer: $19" in buyer
+    # nothing in a player's prompt depends on the other side's private number
+    def first_prompt(seat, **options):
+        env = games.make(GAME, **options)
+        env.reset(seed=0)
+        return env.observe(seat)["text"]
+
+    assert first_prompt("seller_0", buyer_budget=4) == first_prompt("seller_0", buyer_budget=16)
+    assert first_prompt("buyer_0", cost=2) == first_prompt("buyer_0", cost=18)
 
 
 def test_llm_moderator_judges_after_each_exchange():

@@ -32,6 +32,9 @@ def test_parsers_and_steps():
         assert parse_verdict(bad) is None, bad
     assert parse_rewrite("\n  Rewritten step:  6 * 7 = 48.\nmore") == "6 * 7 = 48."
     assert parse_rewrite("Step: x") == "x" and parse_rewrite(" \n\t") == ""
+    assert parse_rewrite("Rewritten step:\n6 * 7 = 48.") == "6 * 7 = 48."  # a label on its own line
+    assert parse_rewrite("Step 2: 6 * 7 = 48.") == "6 * 7 = 48."
+    assert parse_rewrite("Sure! Here is the rewritten step:\n  6 * 7 = 48.") == "6 * 7 = 48."
     two = Task("t", "q", "5", "First 3 + 4 = 7. Then 7 - 2 = 5.\n#### 5")
     assert solution_steps(two) == ["First 3 + 4 = 7.", "Then 7 - 2 = 5."]
     assert solution_steps(Task("t", "q", "9")) == ["The answer is 9."]
@@ -80,11 +83,25 @@ def test_observations_show_each_seat_its_version_of_the_step():
 def test_min_drop_is_the_validity_threshold():
     # original 2 of 4 right, altered 1 of 4: drop 0.25
     script = ["6 * 7 = 43.", "", "", "41", "41", "", "43", "42", "43", "<Answer>Correct</Answer>"]
-    env, _ = run(script[:-1], min_drop=0.5, judge_original=False)
+    env, _ = run(script[:-1], min_drop=0.5, judge_original="never")
     assert env.outcome["drop"] == 0.25 and not env.outcome["valid"] and env.outcome["invalid_reason"] == "no drop"
     assert env.outcome["judgements"] == []  # the game ended after the solvers: nothing to judge
-    env, _ = run(script, min_drop=0.25, judge_original=False)
+    env, _ = run(script, min_drop=0.25, judge_original="never")
     assert env.outcome["valid"] and env.outcome["fooled"] and env.rewards["sneaky_0"] == 1.0
+
+
+def test_paired_judging_shows_the_critic_as_many_correct_steps_as_broken_ones():
+    # an invalid rewrite: under "paired" the critic does not play; under "always" it judges the original
+    env, seats = run(["6 * 7 = 42."])
+    assert seats == ["sneaky_0"] and env.outcome["judgements"] == []
+    env, seats = run(["6 * 7 = 42.", "<Answer>Correct</Answer>"], judge_original="always")
+    assert [j["truth"] for j in env.outcome["judgements"]] == ["Correct"]
+    # a valid one: one broken step, one correct step, so a critic that always says the same earns 0
+    for verdict in ("Correct", "Incorrect"):
+        env, _ = run(["6 * 7 = 48.", "", "", f"<Answer>{verdict}</Answer>", f"<Answer>{verdict}</Answer>"],
+                     solver_samples=1)
+        assert [j["truth"] for j in env.outcome["judgements"]] == ["Incorrect", "Correct"]
+        assert env.rewards["critic_0"] == 0.0
 
 
 def test_options_are_validated():
@@ -108,7 +125,7 @@ def test_arbiter_zero_sum_rewards_and_metrics():
     fooled = episode(["6 * 7 = 48.", "", "", "<Answer>Correct</Answer>", "<Answer>Correct</Answer>"],
                      solver_samples=1)
     caught = episode(["6 * 7 = 40.", "", "", "<Answer>Incorrect</Answer>", "nonsense"], solver_samples=1)
-    unchanged = episode(["6 * 7 = 42.", "<Answer>Correct</Answer>"])
+    unchanged = episode(["6 * 7 = 42.", "<Answer>Correct</Answer>"], judge_original="always")
     m = make_arbiter("spc")([fooled, caught, unchanged])
     assert [(t.seat, t.reward, t.train) for t in fooled.turns] == [
         ("sneaky_0", 1.0, True), ("solver_0", 0.0, False), ("solver_1", 0.0, False),
@@ -131,7 +148,7 @@ def test_arbiter_zero_sum_rewards_and_metrics():
 
 
 def test_arbiter_invalid_reward_and_bad_input():
-    ep = episode(["", "<Answer>Correct</Answer>"])
+    ep = episode(["", "<Answer>Correct</Answer>"], judge_original="always")
     make_arbiter("spc", invalid_reward=-0.5)([ep])
     assert [t.reward for t in ep.turns] == [-0.5, 1.0]
     assert make_arbiter("spc")([]) == {}

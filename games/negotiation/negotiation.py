@@ -345,9 +345,11 @@ class raw_env(TextGame):
             fields["offers"] = (f"Seller's offer: {money(self._standing['seller'])}. Buyer's offer: "
                                 + (money(self._standing["buyer"]) if self._standing["buyer"] is not None
                                    else "none yet") + ".")
-            # an example price a fifth of the way from the asking price towards the budget (or back)
-            step = (o.opening_price - o.buyer_budget) / 5
-            fields["example"] = f"{o.opening_price - step if role == 'seller' else o.buyer_budget + step:g}"
+            # an example price from what the player itself knows: the seller a fifth of the way from
+            # its asking price down to its cost, the buyer a fifth of the way from its budget up to the
+            # asking price (the buyer's budget in the seller's prompt would leak it)
+            fields["example"] = (f"{o.opening_price - (o.opening_price - o.cost) / 5:g}" if role == "seller"
+                                 else f"{o.buyer_budget + (o.opening_price - o.buyer_budget) / 5:g}")
             fields["exchange"] = min(max(rnd["exchanges"] + (role == "seller"), 1), o.max_exchanges)
         if role == "critic":
             fields["advisee"] = o.feedback_to

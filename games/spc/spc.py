@@ -20,18 +20,24 @@ split into steps, one per line (a one-line solution into sentences); the game's 
 seed) picks one step that holds a number. The steps before it are the context every role sees.
 A task without a worked solution gets the one step "The answer is <gold>.".
 
-The rewrite is the first non-empty line of the sneaky move, without a leading `Rewritten step:`
-or `Step:` label. An empty or unchanged rewrite (whitespace and case aside) is *invalid* and the
-solvers do not play. Otherwise each solver writes `solver_samples` (n) continuations; a
-continuation succeeds when the last number of (context + step + continuation) equals the gold
-answer, so a solver that stops at once is judged by the step itself. The rewrite is valid when
-success(original) - success(altered) >= `min_drop`. Invalid rewrites are recorded
-(`invalid_reason`) and earn the generator nothing.
+The rewrite is the first line of the sneaky move that says something once a leading label
+(`Rewritten step:`, `Step 2:`) is removed, skipping lines that end in ':' (a preamble such as
+"Here is the rewritten step:"). It is *invalid* at once, and the solvers do not play, when it is
+empty, unchanged (whitespace and case aside), or holds no number where the original step does
+(a refusal or a preamble is not a step; it would otherwise "break" the solution for free).
+Otherwise each solver writes `solver_samples` (n) continuations; a continuation succeeds when the
+last number of (context + step + continuation) equals the gold answer, so a solver that stops at
+once is judged by the step itself. The rewrite is valid when success(original) -
+success(altered) >= `min_drop` (compared exactly: 3/5 - 1/5 passes 0.4). Invalid rewrites are
+recorded (`invalid_reason`) and earn the generator nothing.
 
-The critic judges the altered step when the rewrite is valid (the truth: Incorrect) and, with
-`judge_original` (default), the original step too (the truth: Correct), so it sees correct steps
-as well as broken ones. The judgements are separate turns, altered first; neither shows the
-other. The verdict is read from the critic's own text with `<Answer>\\s*(Correct|Incorrect)\\s*</Answer>`
+The critic judges the altered step when the rewrite is valid (the truth: Incorrect) and the
+original step (the truth: Correct) as `judge_original` says: `paired` (default) only in games
+where it also judges the altered step, so half of its judgements are of correct steps and half of
+broken ones and always answering the same verdict earns nothing on average; `always` in every
+game (more critic data, but with few valid rewrites mostly Correct truths, which an
+always-Correct critic would exploit); `never`. The judgements are separate turns, altered first;
+neither shows the other. The verdict is read from the critic's own text with `<Answer>\\s*(Correct|Incorrect)\\s*</Answer>`
 (case-insensitive, first match); `<Answer>` is prefilled and generation stops at `</Answer>`.
 No match is an illegal move, judged wrong (-1); on the altered step it counts as not caught
 (the sneaky +1): zero-sum, as in the paper. Players other than the critic have no format.
@@ -45,7 +51,7 @@ Outcome (`env.outcome`, also `infos[agent]["outcome"]` at the end):
      "rewrite": str | None,                 # None before the sneaky moved
      "solver_answers": {"original": [str | None], "altered": [str | None]},
      "success_original": float | None, "success_altered": float | None, "drop": float | None,
-     "valid": bool, "invalid_reason": "empty" | "unchanged" | "no drop" | None,
+     "valid": bool, "invalid_reason": "empty" | "unchanged" | "no number" | "no drop" | None,
      "judgements": [{"step": "altered" | "original", "truth": "Correct" | "Incorrect",
                      "verdict": "Correct" | "Incorrect" | None, "right": bool}],
      "fooled": bool | None,                 # valid rewrites only: the critic did not say Incorrect
@@ -54,7 +60,7 @@ Outcome (`env.outcome`, also `infos[agent]["outcome"]` at the end):
 Training rewards are the arbiter's (`coevo.arbiters.spc`): the same zero-sum +-1.
 
 Options (`Options`, pydantic, extra fields rejected): `solver_samples` (n >= 1, default 4),
-`min_drop` (0 < d <= 1, default 0.5), `judge_original` (true), `tasks` (default arithmetic
+`min_drop` (0 < d <= 1, default 0.5), `judge_original` ("paired"), `tasks` (default arithmetic
 difficulty 4: two-step problems, so there is context), `max_new_tokens` (sneaky 48, solver 32,
 critic 8), `max_obs_chars`, `max_action_chars`.
 
@@ -74,7 +80,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from fractions import Fraction
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -82,7 +89,8 @@ from games.base import GameFacts, TextGame, TextGameOptions
 from games.tasks import Task, TaskSourceConfig, answers_match, extract_answer
 
 VERDICT_RE = re.compile(r"<Answer>\s*(Correct|Incorrect)\s*</Answer>", re.IGNORECASE)
-_LABEL = re.compile(r"^\s*(rewritten step|new step|step)\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(?:rewritten step|new step|step)(?:\s*\d+)?\s*:\s*", re.IGNORECASE)
+_BEFORE_SOLVERS = ("empty", "unchanged", "no number")  # invalid at once: the solvers do not play
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
@@ -103,9 +111,18 @@ def solution_steps(task: Task) -> list[str]:
 
 
 def parse_rewrite(text: str) -> str:
-    """The sneaky move's rewritten step: its first non-empty line, without a `Step:` label."""
-    line = next((ln for ln in text.splitlines() if ln.strip()), "")
-    return _LABEL.sub("", line).strip()
+    """The sneaky move's rewritten step: its first line that says something after a leading
+    `Step:` / `Step 2:` / `Rewritten step:` label is removed and does not end in ':' (a preamble
+    such as "Here is the rewritten step:"); "" when there is none."""
+    for line in text.splitlines():
+        line = _LABEL.sub("", line).strip()
+        if line and not line.endswith(":"):
+            return line
+    return ""
+
+
+def _float(x: Fraction | None) -> float | None:
+    return None if x is None else float(x)
 
 
 def _same_step(a: str, b: str) -> bool:
@@ -117,7 +134,8 @@ class Options(TextGameOptions):
 
     solver_samples: int = Field(4, ge=1, le=64, description="n: continuations from each version of the step")
     min_drop: float = Field(0.5, gt=0.0, le=1.0, description="success(original) - success(altered) a valid rewrite needs")
-    judge_original: bool = Field(True, description="the critic also judges the original (correct) step")
+    judge_original: Literal["paired", "always", "never"] = Field(
+        "paired", description="when the critic also judges the original (correct) step")
     tasks: TaskSourceConfig = Field(default_factory=lambda: TaskSourceConfig(difficulty=4))
     max_new_tokens: dict[str, int] = Field(default_factory=lambda: {"sneaky": 48, "solver": 32, "critic": 8})
 
@@ -129,6 +147,7 @@ class raw_env(TextGame):
         stop_strings={"critic": ("</Answer>",)},
         formats={"critic": "<Answer>Correct</Answer>"},
         response_prefix={"critic": "<Answer>"},
+        branching_roles=("sneaky", "solver"),  # their moves decide whether the solvers and the critic play
     )
     Options = Options
     PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -159,19 +178,21 @@ class raw_env(TextGame):
                 self._invalid = "empty"
             elif _same_step(self._rewrite, self._original):
                 self._invalid = "unchanged"
+            elif extract_answer(self._rewrite) is None and extract_answer(self._original) is not None:
+                self._invalid = "no number"  # not a step any more (a preamble, a refusal)
             if self._invalid:
-                self._to_judge = ["original"] if self.options.judge_original else []
+                self._to_judge = ["original"] if self.options.judge_original == "always" else []
             return None
         if role == "solver":
             version = "original" if agent == "solver_0" else "altered"
             step = self._original if version == "original" else self._rewrite
             self._answers[version].append(extract_answer("\n".join([*self._context, step, text])))
             if len(self._answers["altered"]) == self.options.solver_samples:  # the last solver sample
-                drop = self._drop()
-                if drop < self.options.min_drop:
+                if self._drop() < Fraction(str(self.options.min_drop)):  # exact: 3/5 - 1/5 is 2/5
                     self._invalid = "no drop"
-                self._to_judge = (["altered"] if self._invalid is None else []) + (
-                    ["original"] if self.options.judge_original else [])
+                judge_original = self.options.judge_original == "always" or (
+                    self.options.judge_original == "paired" and self._invalid is None)
+                self._to_judge = (["altered"] if self._invalid is None else []) + (["original"] if judge_original else [])
             return None
         version = self._to_judge[len(self._judgements)]
         verdict = parse_verdict(text)
@@ -179,13 +200,13 @@ class raw_env(TextGame):
         self._judgements.append({"step": version, "truth": truth, "verdict": verdict, "right": verdict == truth})
         return None if verdict else "no <Answer>Correct</Answer> or <Answer>Incorrect</Answer>"
 
-    def _success(self, version: str) -> float | None:
+    def _success(self, version: str) -> Fraction | None:
         answers = self._answers[version]
         if not answers:
             return None
-        return sum(answers_match(a, self.task.answer) for a in answers) / len(answers)
+        return Fraction(sum(answers_match(a, self.task.answer) for a in answers), len(answers))
 
-    def _drop(self) -> float | None:
+    def _drop(self) -> Fraction | None:
         if len(self._answers["altered"]) < self.options.solver_samples:
             return None
         return self._success("original") - self._success("altered")
@@ -194,7 +215,7 @@ class raw_env(TextGame):
         n = self.options.solver_samples
         if self._rewrite is None:
             return "sneaky_0"
-        if self._invalid in ("empty", "unchanged") or len(self._answers["altered"]) == n:
+        if self._invalid in _BEFORE_SOLVERS or len(self._answers["altered"]) == n:
             return "critic_0"
         return "solver_0" if len(self._answers["original"]) < n else "solver_1"
 
@@ -210,7 +231,7 @@ class raw_env(TextGame):
         return self._rewrite is not None and self._drop_known() and len(self._judgements) == len(self._to_judge)
 
     def _drop_known(self) -> bool:
-        return self._invalid in ("empty", "unchanged") or len(self._answers["altered"]) == self.options.solver_samples
+        return self._invalid in _BEFORE_SOLVERS or len(self._answers["altered"]) == self.options.solver_samples
 
     def _outcome(self) -> dict[str, Any]:
         altered = next((j for j in self._judgements if j["step"] == "altered"), None)
@@ -219,8 +240,8 @@ class raw_env(TextGame):
             "context": list(self._context), "step_index": self._k, "original_step": self._original,
             "rewrite": self._rewrite,
             "solver_answers": {v: list(a) for v, a in self._answers.items()},
-            "success_original": self._success("original"), "success_altered": self._success("altered"),
-            "drop": self._drop(),
+            "success_original": _float(self._success("original")),
+            "success_altered": _float(self._success("altered")), "drop": _float(self._drop()),
             "valid": self._rewrite is not None and self._drop_known() and self._invalid is None,
             "invalid_reason": self._invalid,
             "judgements": [dict(j) for j in self._judgements],
@@ -261,7 +282,7 @@ _ONE_STEP = Task("spc-one", "What is 6 * 7?", "42", "6 * 7 = 42.\n#### 42")
 SCRIPTED_CASES: list[dict[str, Any]] = [
     {"name": "a valid rewrite that fools the critic; the critic is right on the original",
      "task": _ONE_STEP, "options": {"solver_samples": 2},
-     "script": {"sneaky_0": ["Rewritten step: 6 * 7 = 48.\nThis looks right."],
+     "script": {"sneaky_0": ["Sure! Here is the rewritten step:\nStep 1: 6 * 7 = 48.\nThis looks right."],
                 "solver_0": ["So the answer is 42.", ""], "solver_1": ["", "48"],
                 "critic_0": ["<Answer>Correct</Answer>", "<answer> correct </answer>"]},
      "expected": {"rewrite": "6 * 7 = 48.", "solver_answers": {"original": ["42", "42"], "altered": ["48", "48"]},
@@ -278,22 +299,22 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
                   "judgements": [{"right": True}, {"right": True}]},
      "rewards": {"sneaky_0": -1.0, "critic_0": 2.0}},
     {"name": "no drop: the solver recovers from the rewrite, so it is invalid and earns nothing",
-     "task": _ONE_STEP, "options": {"solver_samples": 2, "min_drop": 0.5},
+     "task": _ONE_STEP, "options": {"solver_samples": 2, "min_drop": 0.5, "judge_original": "always"},
      "script": {"sneaky_0": ["6 times 7 = 42 (by counting)."], "solver_0": ["42", "41"],
                 "solver_1": ["So 42.", "42"], "critic_0": ["<Answer>Incorrect</Answer>"]},
      "expected": {"valid": False, "invalid_reason": "no drop", "drop": -0.5, "fooled": None,
                   "judgements": [{"step": "original", "verdict": "Incorrect", "right": False}],
                   "illegal_moves": []},
      "rewards": {"sneaky_0": 0.0, "critic_0": -1.0}},
-    {"name": "an unchanged rewrite is invalid; the solvers do not play",
-     "task": _ONE_STEP, "options": {"solver_samples": 3},
+    {"name": "an unchanged rewrite is invalid; the solvers do not play; judge_original always",
+     "task": _ONE_STEP, "options": {"solver_samples": 3, "judge_original": "always"},
      "script": {"sneaky_0": ["  6 * 7 = 42.  "], "solver_0": [], "solver_1": [],
                 "critic_0": ["<Answer>Correct</Answer>"]},
      "expected": {"valid": False, "invalid_reason": "unchanged", "drop": None,
                   "solver_answers": {"original": [], "altered": []}, "illegal_moves": []},
      "rewards": {"sneaky_0": 0.0, "critic_0": 1.0}},
-    {"name": "an empty rewrite without judge_original: the game ends at once",
-     "task": _ONE_STEP, "options": {"judge_original": False},
+    {"name": "an invalid rewrite under judge_original paired (the default): the game ends at once",
+     "task": _ONE_STEP,
      "script": {"sneaky_0": ["\n \n"], "solver_0": [], "solver_1": [], "critic_0": []},
      "expected": {"rewrite": "", "valid": False, "invalid_reason": "empty", "judgements": [],
                   "illegal_moves": []},
@@ -307,10 +328,23 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
                   "illegal_moves": [{"agent": "critic_0", "turn": 3}]},
      "rewards": {"sneaky_0": 1.0, "critic_0": 0.0}},
     {"name": "two-step solution: the earlier step is context, the step picked is the second",
-     "task": _TWO_STEPS, "options": {"solver_samples": 1, "judge_original": False},
+     "task": _TWO_STEPS, "options": {"solver_samples": 1, "judge_original": "never"},
      "script": {"sneaky_0": ["Then 7 - 2 = 4."], "solver_0": ["5 apples."], "solver_1": ["4 apples."],
                 "critic_0": ["<Answer>Incorrect</Answer>"]},
      "expected": {"context": ["First 3 + 4 = 7."], "step_index": 1, "original_step": "Then 7 - 2 = 5.",
                   "valid": True, "fooled": False, "illegal_moves": []},
+     "rewards": {"sneaky_0": -1.0, "critic_0": 1.0}},
+    {"name": "a rewrite without a number is no step: invalid before the solvers",
+     "task": _ONE_STEP, "options": {"judge_original": "always"},
+     "script": {"sneaky_0": ["I cannot make this step wrong."], "solver_0": [], "solver_1": [],
+                "critic_0": ["<Answer>Correct</Answer>"]},
+     "expected": {"rewrite": "I cannot make this step wrong.", "valid": False, "invalid_reason": "no number",
+                  "drop": None, "illegal_moves": []},
+     "rewards": {"sneaky_0": 0.0, "critic_0": 1.0}},
+    {"name": "the drop is exact: 3/5 - 1/5 passes min_drop 0.4",
+     "task": _ONE_STEP, "options": {"solver_samples": 5, "min_drop": 0.4, "judge_original": "never"},
+     "script": {"sneaky_0": ["6 * 7 = 49."], "solver_0": ["", "", "", "1", "1"], "solver_1": ["42", "", "", "", ""],
+                "critic_0": ["<Answer>Incorrect</Answer>"]},
+     "expected": {"success_original": 0.6, "success_altered": 0.2, "valid": True, "illegal_moves": []},
      "rewards": {"sneaky_0": -1.0, "critic_0": 1.0}},
 ]
