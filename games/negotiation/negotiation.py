@@ -43,7 +43,11 @@ Moderators (`moderator` option):
   every exchange it reads the round's conversation and writes `<deal>N</deal>` (deal at N) or
   `<deal>none</deal>` (`no` is read as none too); `<deal>` is prefilled and generation stops at
   `</deal>`. Anything else is an illegal move and counts as "no deal yet". Tags in players'
-  messages are only hints for it.
+  messages are only hints for it. Its prompt names no example price: with `<deal>15</deal>` as
+  the example, SmolLM2-135M (the frozen base) wrote exactly that in 6 of 13 verdicts and every
+  deal was at $15 whatever was offered. Without it (8 games, 51 verdicts): 16 none/no, 7 `yes`
+  (illegal), 4 deals at prices nobody offered. A 135M model is no reliable judge: the rule
+  moderator is the default.
 
 A round ends at a deal or after `max_exchanges` exchanges (no deal). Deals below `cost` are deals
 (`below_cost` marks them; the seller's reward says the rest).
