@@ -45,7 +45,7 @@ Moderators (`moderator` option):
   `</deal>`. Anything else is an illegal move and counts as "no deal yet". Tags in players'
   messages are only hints for it. Its prompt names no example price: with `<deal>15</deal>` as
   the example, SmolLM2-135M (the frozen base) wrote exactly that in 6 of 13 verdicts and every
-  deal was at $15 whatever was offered. Without it (8 games, 51 verdicts): 16 none/no, 7 `yes`
+  deal was at $15 whatever was offered. Without it (8 games, 51 verdicts): 17 none/no, 7 `yes`
   (illegal), 4 deals at prices nobody offered. A 135M model is no reliable judge: the rule
   moderator is the default.
 
