@@ -39,6 +39,7 @@ from coevo.episode import Episode
 from games.tasks import answers_match
 from games.votes import canon, crowd_answer, self_consistency
 
+
 @register_arbiter("rlccf")
 class RlccfArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -215,7 +215,7 @@ class raw_env(TextGame):
         n = self.options.solver_samples
         if self._rewrite is None:
             return "sneaky_0"
-        if self._invalid in _BEFORE_SOLVERS or len(self._answers["altered"]) == n:
+        if self._drop_known():  # the solvers are done (or never play): only the critic is left
             return "critic_0"
         return "solver_0" if len(self._answers["original"]) < n else "solver_1"
 
