@@ -6,6 +6,7 @@ agent. The driver only plans games, calls the arbiter and moves small adapter st
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -55,6 +56,24 @@ def reward_metrics(episodes) -> dict[str, float]:
             by_key.setdefault(f"reward/{t.agent}", []).append(t.reward)
             by_key.setdefault(f"reward/{t.agent}/{role}", []).append(t.reward)
     return {k: mean(v) for k, v in by_key.items()}
+
+
+class PhaseClock:
+    """Wall seconds of each phase of an iteration: `with clock("learn"): ...` -> perf/learn_s."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
+
+    def metrics(self) -> dict[str, float]:
+        return {f"perf/{phase}_s": s for phase, s in self.seconds.items()}
 
 
 def arbiter_state(arbiter) -> dict:
@@ -123,26 +142,31 @@ def train(cfg: Config, progress: bool = True) -> Path:
                desc=f"coevo {cfg.experiment}", disable=not progress)
     for it in bar:
         t_iter = time.perf_counter()
+        clock = PhaseClock()
         # 1. rollout: every game of the iteration, one batched generate per tick
         plans = plan_games(cfg.game.name, options, agents, cfg.population.games_per_iteration,
                            cfg.population.games_per_task, cfg.population.seating, cfg.seed, it,
                            base_roles=tuple(cfg.population.base_roles))
-        episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
-                                                      cfg.seed * 100_003 + it))
+        with clock("rollout"):
+            episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
+                                                          cfg.seed * 100_003 + it))
         # 2. arbitrate: outcome -> a reward on every turn
-        metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes)}
+        with clock("arbiter"):
+            metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes)}
         # 3. learn: each agent's turns to its own learner, all in parallel
-        t_learn = time.perf_counter()
-        results = ray.get([learners[a].step.remote([t for ep in episodes for t in ep.turns
-                                                    if t.agent == a and t.train]) for a in agents])
-        metrics["perf/learn_s"] = time.perf_counter() - t_learn
+        with clock("learn"):
+            results = ray.get([learners[a].step.remote([t for ep in episodes for t in ep.turns
+                                                        if t.agent == a and t.train]) for a in agents])
         for r in results:
             metrics.update(r)
         # 4. sync the new adapters into the rollout worker
-        sync_weights()
+        with clock("sync"):
+            sync_weights()
         if cfg.eval.every and it % cfg.eval.every == 0 or it == cfg.iterations:
-            metrics.update(evaluate())
-        # 5. log and checkpoint
+            with clock("eval"):
+                metrics.update(evaluate())
+        # 5. log, then checkpoint (bench/iteration.py times the checkpoint)
+        metrics.update(clock.metrics())
         metrics["perf/iteration_s"] = time.perf_counter() - t_iter
         tracker.log(it, metrics)
         tracker.transcripts(it, episodes)

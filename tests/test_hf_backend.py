@@ -2,33 +2,93 @@
 import pytest
 import torch
 
-from coevo.models.hf import HFPolicies
-from coevo.models.logprobs import completion_logprobs
+from coevo.config import AlgoConfig
+from coevo.episode import Turn
+from coevo.learners.learner import Learner
+from coevo.models.hf import HFPolicies, add_lora, load_adapter_state, load_base
 
 LORA = {"r": 4, "alpha": 8, "target_modules": "all-linear"}
 PROMPTS = ["What is 2 + 3?", "Tom has 3 apples and buys 4 more. How many?", "hi"]
 
 
+AGENTS = ["a0", "a1"]
+MODEL_CFG = {"device": "cpu", "autocast": False, "learner_dtype": "float32", "lora": LORA}
+
+
+def perturbed(state: dict, seed: int) -> dict:
+    """A trained-looking adapter: B starts at 0, which would make every adapter equal the base."""
+    g = torch.Generator().manual_seed(seed)
+    return {k: v + 0.3 * torch.randn(v.shape, generator=g) for k, v in state.items()}
+
+
 @pytest.fixture(scope="module")
-def policies(tiny_model_path):
-    pol = HFPolicies(tiny_model_path, ["a0", "a1"], LORA, dtype="float32", device="cpu")
-    torch.manual_seed(1)  # make the adapters differ from each other and from the base (B starts at 0)
-    for agent in ("a0", "a1"):
-        pol.set_adapter(agent, {k: v + 0.3 * torch.randn_like(v) for k, v in pol.get_adapter(agent).items()})
+def learners(tiny_model_path):
+    """One real Learner per agent whose adapter is not the zero-initialised one."""
+    out = {}
+    for i, agent in enumerate(AGENTS):
+        learner = Learner(agent, tiny_model_path, MODEL_CFG, AlgoConfig().model_dump(), temperature=0.7, seed=i)
+        load_adapter_state(learner.model, agent, perturbed(learner.adapter(), i))
+        out[agent] = learner
+    return out
+
+
+@pytest.fixture(scope="module")
+def policies(tiny_model_path, learners):
+    pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", device="cpu")
+    for agent, learner in learners.items():
+        pol.set_adapter(agent, learner.adapter())  # what the driver's weight sync does
     return pol
 
 
-def test_sampling_logprobs_equal_learner_recompute(policies):
-    """The rollout's recorded logprobs are what a learner recomputes, per adapter, at temperature 0.7."""
+@pytest.fixture(scope="module")
+def reference(tiny_model_path, learners):
+    """transformers' own generate on a peft model with the same adapters: the reference path."""
+    model = add_lora(load_base(tiny_model_path), AGENTS, LORA)
+    for agent, learner in learners.items():
+        load_adapter_state(model, agent, learner.adapter())
+    return model.eval()
+
+
+def test_sampling_logprobs_equal_learner_recompute(policies, learners):
+    """The rollout's recorded logprobs are what each agent's Learner recomputes, at temperature 0.7,
+    in one mixed batch; the `__base__` row's are the adapter-disabled model's."""
     torch.manual_seed(0)
-    agents = ["a0", "a1", "a0"]
-    outs = policies.generate(agents, PROMPTS, max_new_tokens=12, temperature=0.7)
+    agents = ["a0", "a1", "__base__", "a0"]
+    outs = policies.generate(agents, PROMPTS + ["Is 7 prime?"], max_new_tokens=12, temperature=0.7)
     for agent, out in zip(agents, outs):
-        policies.model.set_adapter(agent)
-        lp, mask = completion_logprobs(policies.model, [out.prompt_ids], [out.completion_ids], 0.7,
-                                       policies.tokenizer.pad_token_id)
+        turn = Turn(agent, "solver_0", "", out.text, out.prompt_ids, out.completion_ids, out.logprobs)
+        learner = learners.get(agent, learners["a0"])
+        if agent == "__base__":
+            with torch.no_grad(), learner.model.disable_adapter():
+                lp, mask = learner._logprobs([turn])
+        else:
+            with torch.no_grad():
+                lp, mask = learner._logprobs([turn])
         assert mask.sum() == len(out.completion_ids) > 0
-        assert torch.allclose(lp[0], torch.tensor(out.logprobs), atol=1e-4)
+        assert torch.allclose(lp[0], torch.tensor(out.logprobs), atol=1e-4), agent
+
+
+def test_greedy_equals_transformers_generate_on_peft(policies, reference, tiny_model_path):
+    """coevo's sampling loop (row dropping, stacked adapters) writes what `generate` on the peft model
+    writes, row by row, in a mixed batch of ragged prompts and per-row limits."""
+    agents = ["a1", "__base__", "a0", "a1", "a0"]
+    prompts = PROMPTS + ["Tom has 3 apples and buys 4 more. How many apples does Tom have now? Think.", "7"]
+    limits = [9, 3, 14, 1, 6]
+    got = policies.generate(agents, prompts, max_new_tokens=limits, greedy=True)
+    eos = policies.tokenizer.eos_token_id
+    for agent, prompt, limit, out in zip(agents, prompts, limits, got):
+        ids = torch.tensor(policies.encode_prompts([prompt]))
+        want = reference.generate(input_ids=ids, attention_mask=torch.ones_like(ids), adapter_names=[agent],
+                                  do_sample=False, max_new_tokens=limit, pad_token_id=0, eos_token_id=eos)
+        assert out.completion_ids == want[0, ids.shape[1]:].tolist(), agent
+
+
+def test_adapter_state_keys_are_peft_keys_and_round_trip_exactly(policies, learners):
+    state = learners["a1"].adapter()
+    assert set(policies.get_adapter("a1")) == set(state)
+    assert all(torch.equal(policies.get_adapter("a1")[k], state[k]) for k in state)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        policies.set_adapter("a0", {k.replace("q_proj", "qq_proj"): v for k, v in state.items()})
 
 
 def test_mixed_adapter_batch_matches_each_adapter_alone(policies):

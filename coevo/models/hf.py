@@ -1,9 +1,10 @@
 """The transformers backend: one frozen base model, one LoRA adapter per agent, batched sampling.
 
-`HFPolicies` is what a rollout worker holds. Every agent that shares the base is a peft adapter on
-it, so one `generate` call serves a whole tick of many games: peft routes each row to its agent's
-adapter through `adapter_names` (agents without an adapter use the bare base, `"__base__"`).
-Learners use `load_base` + `add_lora` too, so both sides build the same model the same way.
+`HFPolicies` is what a rollout worker holds. Every agent that shares the base is a LoRA adapter on
+it, stacked in each layer (`multi_lora.py`), so one call of coevo's sampling loop (`sampling.py`)
+serves a whole tick of many games, each row on its agent's adapter (agents without one, such as
+`"__base__"`, use the bare base). Learners train peft adapters (`load_base` + `add_lora`); adapters
+move between the two sides as peft state dicts.
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, StoppingCriteriaList
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from coevo.episode import BASE_AGENT
-from coevo.models.sampling import PerRowStop, TemperatureRecorder
+from coevo.models.multi_lora import MultiLora
+from coevo.models.sampling import StopStrings, sample
 
-BASE = BASE_AGENT  # peft's name for "no adapter" inside adapter_names is "__base__" too
+BASE = BASE_AGENT  # rows of this agent (and any agent without an adapter) use the bare base
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -99,9 +101,10 @@ class HFPolicies:
                  device: str = "cpu", seed: int = 0, max_prompt_tokens: int = 1024,
                  system_prompt: str | None = None):
         self.tokenizer = load_tokenizer(path)
-        base = load_base(path, dtype, device)
-        self.model = add_lora(base, agents, lora, seed) if lora else base
+        self.model = load_base(path, dtype, device)
         self.model.eval()
+        # every agent's adapter stacked in each layer, so a mixed batch costs about one adapter
+        self.lora = MultiLora(self.model, agents, lora) if lora else None
         self.agents = list(agents) if lora else []
         self.device = pick_device(device)
         self.max_prompt_tokens = max_prompt_tokens
@@ -115,10 +118,11 @@ class HFPolicies:
 
     # -- weights -------------------------------------------------------------------------------
     def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
-        load_adapter_state(self.model, agent, state)
+        """Load an agent's adapter from a peft state dict (a learner's `adapter()`)."""
+        self.lora.set_state(agent, state)
 
     def get_adapter(self, agent: str) -> dict[str, torch.Tensor]:
-        return adapter_state(self.model, agent)
+        return self.lora.state(agent)
 
     # -- text ----------------------------------------------------------------------------------
     def render(self, user_text: str) -> str:
@@ -137,7 +141,6 @@ class HFPolicies:
         return [x[-self.max_prompt_tokens:] for x in ids]
 
     # -- sampling ------------------------------------------------------------------------------
-    @torch.no_grad()
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0,
                  greedy: bool = False, prefixes: list[str] | None = None) -> list[Completion]:
@@ -147,35 +150,18 @@ class HFPolicies:
         if n == 0:
             return []
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
-        stop = stop or [[] for _ in range(n)]
         prompt_ids = self.encode_prompts(prompts, prefixes)
-        batch = self.tokenizer.pad({"input_ids": prompt_ids}, return_tensors="pt").to(self.device)
-        prompt_len = batch["input_ids"].shape[1]
-        recorder = TemperatureRecorder(1.0 if greedy else temperature, prompt_len)
-        stopper = PerRowStop(self.tokenizer, prompt_len, max_new, stop)
-        gen_config = GenerationConfig(
-            do_sample=not greedy, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max(max_new),
-            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
-        )
-        kwargs = {}
-        if self.agents:
-            kwargs["adapter_names"] = [a if a in self.agents else BASE for a in agents]
-        sequences = self.model.generate(
-            **batch, generation_config=gen_config, logits_processor=[recorder],
-            stopping_criteria=StoppingCriteriaList([stopper]), **kwargs,
-        )
-        logprobs = recorder.finish(sequences)
-        new = sequences[:, prompt_len:].cpu()
-        out = []
-        for i in range(n):
-            length = self._row_length(new[i], stopper.length[i])
-            ids = new[i, :length].tolist()
-            out.append(Completion(prompt_ids[i], ids, logprobs[i, :length].tolist(),
-                                  self.tokenizer.decode(ids, skip_special_tokens=True)))
-        return out
-
-    def _row_length(self, row: torch.Tensor, stopped_at: int | None) -> int:
-        """New tokens that belong to the row: up to and including its eos, or where it was stopped."""
-        length = row.shape[0] if stopped_at is None else stopped_at
-        eos = (row[:length] == self.tokenizer.eos_token_id).nonzero()
-        return int(eos[0]) + 1 if len(eos) else length
+        on_keep = None
+        if self.lora is not None:
+            self.lora.set_rows(agents, self.model.dtype, self.device)
+            on_keep = self.lora.router.keep_rows
+        try:
+            new_ids, logprobs = sample(
+                self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
+                eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id,
+                stop=StopStrings(self.tokenizer, stop) if stop else None, on_keep=on_keep)
+        finally:
+            if self.lora is not None:
+                self.lora.set_rows([BASE] * n, self.model.dtype, self.device)  # no stale routes
+        return [Completion(p, ids, lp, self.tokenizer.decode(ids, skip_special_tokens=True))
+                for p, ids, lp in zip(prompt_ids, new_ids, logprobs)]

@@ -1,0 +1,119 @@
+"""Generation throughput side by side in one process: plain transformers vs coevo's rollout path.
+
+    python bench/generation.py [--model smollm2-135m] [--batch 16 64] [--games 32]
+
+Rows (tokens/s = completion tokens / wall seconds; ratios against plain `generate` at the same batch):
+- plain `generate`: the bare model, identical prompts, sampling, every row runs `--new-tokens`
+  (eos suppressed so it measures decoding, not how early the model stops);
+- peft `generate` with `adapter_names`, three adapters mixed: how coevo generated before;
+- `HFPolicies.generate`, the same prompts: no adapter, one adapter on every row, three mixed;
+- real rollouts (`coevo.rollout.play`, 3 agents): `--games` comas_v0 games and as many negotiation
+  games (ragged turns), against plain `generate` at the rollout's batch size.
+"""
+import argparse
+import time
+
+import torch
+from peft import get_peft_model_state_dict, set_peft_model_state_dict
+from transformers import GenerationConfig
+
+from coevo.models.hf import HFPolicies, add_lora, load_base, load_tokenizer
+from coevo.models.store import resolve_model
+from coevo.rollout import plan_games, play
+
+AGENTS = ["agent_0", "agent_1", "agent_2"]
+LORA = {"r": 16, "alpha": 32, "target_modules": "all-linear"}
+PROMPT = "Tom has 3 apples and buys 4 more. How many apples does Tom have now? Explain step by step."
+COMAS = {"max_new_tokens": {"solver": 96, "evaluator": 64, "scorer": 8}}
+
+
+def trained_like(state: dict, seed: int) -> dict:
+    """A non-zero adapter (B starts at 0), so adapter rows really compute something different."""
+    g = torch.Generator().manual_seed(seed)
+    return {k: v + 0.02 * torch.randn(v.shape, generator=g) for k, v in state.items()}
+
+
+def timed(fn) -> tuple[float, int]:
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    tokens = fn()
+    return time.perf_counter() - t0, tokens
+
+
+def plain_generate(model, tok, batch: int, new_tokens: int, adapter_names=None) -> int:
+    enc = tok([tok.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=False,
+                                       add_generation_prompt=True)] * batch, return_tensors="pt")
+    cfg = GenerationConfig(do_sample=True, temperature=0.8, top_k=0, top_p=1.0, max_new_tokens=new_tokens,
+                           min_new_tokens=new_tokens, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    kwargs = {"adapter_names": adapter_names} if adapter_names else {}
+    out = model.generate(**enc, generation_config=cfg, **kwargs)
+    return (out.shape[1] - enc["input_ids"].shape[1]) * batch
+
+
+def policies_generate(pol, agents: list[str], new_tokens: int) -> int:
+    # eos is masked by making it unreachable: a max_new this long and no stop string, and the
+    # comparison is on tokens produced, so an early eos would only lower coevo's own number
+    outs = pol.generate(agents, [PROMPT] * len(agents), max_new_tokens=new_tokens, temperature=0.8)
+    return sum(len(o.completion_ids) for o in outs)
+
+
+def rollout(pol, game: str, options: dict, n_games: int) -> tuple[int, int, float]:
+    plans = plan_games(game, options, AGENTS, n_games, 1, "rotate", seed=0, iteration=1)
+    _, stats = play(pol, game, options, plans, temperature=0.8)
+    return stats.completion_tokens, stats.generate_calls, stats.turns / max(stats.generate_calls, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--batch", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--new-tokens", type=int, default=48)
+    ap.add_argument("--games", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    path = resolve_model(args.model)
+    tok = load_tokenizer(path)
+
+    peft_model = add_lora(load_base(path), AGENTS, LORA).eval()
+    pol = HFPolicies(path, AGENTS, LORA)
+    for i, a in enumerate(AGENTS):
+        state = trained_like(get_peft_model_state_dict(peft_model, adapter_name=a), i)
+        set_peft_model_state_dict(peft_model, state, adapter_name=a)
+        pol.set_adapter(a, state)
+    base = peft_model.get_base_model()
+
+    print(f"{args.model}, {args.threads} threads, fp32, sampling T=0.8, {args.new_tokens} new tokens a row")
+    print(f"{'what':<58} {'batch':>5} {'tokens':>7} {'s':>7} {'tok/s':>7} {'vs plain':>8}")
+
+    def line(what, batch, seconds, tokens, plain):
+        rate = tokens / seconds
+        print(f"{what:<58} {batch:>5} {tokens:>7} {seconds:7.1f} {rate:7.1f} {rate / plain:8.2f}", flush=True)
+        return rate
+
+    for batch in args.batch:
+        mixed = [AGENTS[i % 3] for i in range(batch)]
+        with peft_model.disable_adapter():
+            s, t = timed(lambda: plain_generate(base, tok, batch, args.new_tokens))
+        plain = line("plain generate, bare model", batch, s, t, t / s)
+        s, t = timed(lambda: plain_generate(peft_model, tok, batch, args.new_tokens, adapter_names=mixed))
+        line("peft generate, 3 adapters mixed (coevo before)", batch, s, t, plain)
+        for what, agents in [("HFPolicies.generate, no adapter", ["__base__"] * batch),
+                             ("HFPolicies.generate, 1 adapter on every row", [AGENTS[0]] * batch),
+                             ("HFPolicies.generate, 3 adapters mixed", mixed)]:
+            s, t = timed(lambda: policies_generate(pol, agents, args.new_tokens))
+            line(what, batch, s, t, plain)
+
+    with peft_model.disable_adapter():
+        s, t = timed(lambda: plain_generate(base, tok, args.games, args.new_tokens))
+    plain = line("plain generate, bare model", args.games, s, t, t / s)
+    for game, options in [("comas_v0", COMAS), ("negotiation_v0", {})]:
+        torch.manual_seed(0)
+        t0 = time.perf_counter()
+        tokens, calls, rows = rollout(pol, game, options, args.games)
+        line(f"rollout: {args.games} {game} games, {calls} ticks of ~{rows:.0f} rows", args.games,
+             time.perf_counter() - t0, tokens, plain)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Where one training iteration's time goes, and how this tree compares with an earlier commit.
+
+    python bench/iteration.py                          # experiment=comas, 1 iteration, this tree
+    python bench/iteration.py --before a57533a         # the same iteration on that commit, then here
+    python bench/iteration.py -- model=tiny population.games_per_iteration=4   # any train overrides
+
+Each side runs `coevo train` (iterations=1, wandb off) in its own process, with the side's code
+first on PYTHONPATH (`--before` checks the commit out into a temporary git worktree). It prints
+the phases of iteration 1 from metrics.jsonl (rollout, arbiter, learn, sync, eval; the checkpoint is
+timed around `save_checkpoint`), the setup before it (Ray, actors, the iteration-0 evaluation),
+and the tokens generated, since two sides sample different tokens. Older commits log fewer phases:
+what they lack is shown as "-".
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PHASES = ["rollout", "arbiter", "learn", "sync", "eval", "checkpoint"]
+
+
+def child(overrides: list[str], out: str) -> None:
+    """Run one iteration in this process (coevo imported from PYTHONPATH) and write what it took."""
+    import coevo.loop as loop
+    from coevo.config import load_config
+
+    timed = {"checkpoint": 0.0}
+    save = loop.save_checkpoint
+
+    def timed_save(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return save(*a, **k)
+        finally:
+            timed["checkpoint"] += time.perf_counter() - t0
+
+    loop.save_checkpoint = timed_save
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = load_config(["experiment=comas", "iterations=1", "logger.wandb=disabled", "resume=false",
+                           f"run_dir={run_dir}", *overrides])
+        t0 = time.perf_counter()
+        loop.train(cfg, progress=False)
+        total = time.perf_counter() - t0
+        rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    row = rows[-1]
+    result = {"total": total, "checkpoint": timed["checkpoint"], **row}
+    Path(out).write_text(json.dumps(result))
+
+
+def run_side(tree: Path, overrides: list[str]) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        subprocess.run([sys.executable, __file__, "--child", f.name, "--", *overrides], env=env, cwd=tree,
+                       check=True)
+        return json.loads(Path(f.name).read_text())
+
+
+def phase_seconds(r: dict) -> dict[str, float | None]:
+    out = {p: r.get(f"perf/{p}_s") for p in PHASES}
+    out["checkpoint"] = r["checkpoint"]
+    if out["rollout"] is None:  # older commits logged only the generate calls of the rollout
+        out["rollout"] = r.get("perf/generate_s")
+    out["iteration"] = r["perf/iteration_s"] + r["checkpoint"]
+    out["setup (Ray, actors, iteration-0 eval)"] = r["total"] - out["iteration"]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--before", help="a commit to run the same iteration on first")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("overrides", nargs="*")
+    args = ap.parse_args()
+    if args.child:
+        return child(args.overrides, args.child)
+
+    sides: dict[str, dict] = {}
+    worktree = None
+    try:
+        if args.before:
+            worktree = Path(tempfile.mkdtemp(prefix="coevo-before-"))
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), args.before],
+                           check=True, capture_output=True)
+            sides[f"before ({args.before})"] = run_side(worktree, args.overrides)
+        sides["this tree"] = run_side(REPO, args.overrides)
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
+
+    names = list(sides)
+    table = {n: phase_seconds(r) for n, r in sides.items()}
+    print(f"one iteration of: experiment=comas {' '.join(args.overrides)}")
+    print(f"{'seconds':<40}" + "".join(f"{n:>22}" for n in names) + ("      ratio" if len(names) == 2 else ""))
+    for key in [*PHASES, "iteration", "setup (Ray, actors, iteration-0 eval)"]:
+        vals = [table[n][key] for n in names]
+        cells = "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals)
+        ratio = f"{vals[0] / vals[1]:9.2f}x" if len(vals) == 2 and None not in vals and vals[1] > 0 else ""
+        print(f"{key:<40}{cells}{ratio}")
+    for key, label in [("rollout/completion_tokens", "completion tokens"), ("rollout/games", "games"),
+                       ("perf/tokens_per_s", "generate tokens/s")]:
+        vals = [sides[n].get(key) for n in names]
+        print(f"{label:<40}" + "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals))
+    if len(names) == 2:
+        it = [table[n]["iteration"] for n in names]
+        tok = [sides[n]["rollout/completion_tokens"] for n in names]
+        print(f"iteration time, before / this tree: {it[0] / it[1]:.2f}x; "
+              f"per generated token: {(it[0] / tok[0]) / (it[1] / tok[1]):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
