@@ -1,4 +1,5 @@
 """A learner step moves the agent's adapter and nothing else; checkpoints restore it exactly."""
+import pytest
 import torch
 
 from coevo.config import AlgoConfig
@@ -79,3 +80,47 @@ def test_snapshot_and_restore_return_exactly_to_the_saved_state(tiny_model_path)
     learner.step(turns)  # the optimizer moments came back too: the same step as a fresh twin's second
     twin.step(turns)
     assert all(torch.equal(learner.adapter()[k], twin.adapter()[k]) for k in back)
+
+
+# -- the update goes the way the reward says (issue 9's learner-side correctness) ----------------------
+
+def ragged_turns(learner, lengths, rewards, groups=None, seed=0):
+    """Turns with the given (prompt, completion) lengths of random token ids; their sampling logprobs
+    are the learner's own, so the first PPO ratio is 1 (on-policy), as after a real rollout."""
+    gen = torch.Generator().manual_seed(seed)
+    vocab = learner.model.get_base_model().config.vocab_size
+    turns = []
+    for i, ((p, c), r) in enumerate(zip(lengths, rewards)):
+        ids = torch.randint(3, vocab, (p + c,), generator=gen).tolist()
+        turns.append(Turn(learner.agent, "solver_0", "", "", ids[:p], ids[p:], reward=float(r),
+                          group=groups[i] if groups else "g"))
+    for t in turns:
+        t.logprobs = completion_logprob_list(learner, t)
+    return turns
+
+
+def completion_logprob_list(learner, turn):
+    with torch.no_grad():
+        lp, mask = learner._logprobs([turn])
+    return lp[mask].tolist()
+
+
+@pytest.mark.parametrize("reward", [1.0, -1.0])
+def test_reward_sign_moves_the_completions_logprob_the_same_way(tiny_model_path, reward):
+    # advantage "none": the reward itself is the advantage, so one turn still has a nonzero one
+    learner = Learner("agent_0", tiny_model_path, MODEL_CFG, {**ALGO, "advantage": "none"}, temperature=1.0, seed=0)
+    (turn,) = ragged_turns(learner, [(7, 5)], [reward])
+    before = sum(turn.logprobs)
+    learner.step([turn])
+    after = sum(completion_logprob_list(learner, turn))
+    assert (after - before) * reward > 1e-3, (before, after)
+
+
+def test_kl_to_the_base_is_zero_before_the_adapter_moves_and_positive_after(tiny_model_path):
+    algo = {**ALGO, "kl_coef": 0.1, "advantage": "none"}
+    learner = Learner("agent_0", tiny_model_path, MODEL_CFG, algo, temperature=1.0, seed=0)
+    turns = ragged_turns(learner, [(6, 4), (9, 3)], [1.0, -1.0])
+    first = learner.step(turns)["learner/agent_0/kl"]
+    second = learner.step(turns)["learner/agent_0/kl"]
+    assert abs(first) < 1e-7  # LoRA's B starts at 0: the adapter adds exactly nothing yet
+    assert second > 1e-6

@@ -30,6 +30,23 @@ def _pad(rows: list[list[float]], width: int) -> torch.Tensor:
     return out
 
 
+def length_sorted_micro_batches(lengths: list[int], size: int) -> list[list[int]]:
+    """Indices of `lengths` cut into micro-batches of `size`, longest rows first.
+
+    A micro-batch is computed at the width of its longest row, so rows of similar length go
+    together. Ties keep their original order (a stable sort), so the grouping is deterministic.
+    Longest first: the peak memory of a step is reached at once, not after minutes of work.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[s:s + size] for s in range(0, len(order), size)]
+
+
+def pad_fraction(lengths: list[int], micro_batches: list[list[int]]) -> float:
+    """Share of the positions a forward over `micro_batches` computes that are padding."""
+    computed = sum(len(mb) * max(lengths[i] for i in mb) for mb in micro_batches)
+    return 1.0 - sum(lengths) / computed if computed else 0.0
+
+
 class Learner:
     def __init__(self, agent: str, model_path: str, model_cfg: dict, algo_cfg: dict, temperature: float,
                  seed: int, threads: int | None = None):
@@ -71,13 +88,15 @@ class Learner:
         rewards = torch.tensor([t.reward for t in turns], dtype=torch.float32)
         advantages = self.advantage_fn(rewards, [t.group for t in turns])
         n_tokens = sum(len(t.completion_ids) for t in turns)
-        mb = self.algo["micro_batch_size"]
+        # Advantages are computed above on the original order (groups); micro-batches only permute rows.
+        lengths = [len(t.prompt_ids) + len(t.completion_ids) for t in turns]
+        micro_batches = length_sorted_micro_batches(lengths, self.algo["micro_batch_size"])
         self.model.train()
         totals: dict[str, float] = {}
         for _ in range(self.algo["ppo_epochs"]):
             self.optimizer.zero_grad(set_to_none=True)
-            for start in range(0, len(turns), mb):
-                chunk, adv = turns[start:start + mb], advantages[start:start + mb]
+            for rows in micro_batches:
+                chunk, adv = [turns[i] for i in rows], advantages[rows]
                 logprobs, mask = self._logprobs(chunk)
                 old = _pad([t.logprobs for t in chunk], mask.shape[1]).to(logprobs.device)
                 ref = None
@@ -101,6 +120,7 @@ class Learner:
         out.update({
             prefix + "grad_norm": float(grad_norm), prefix + "turns": len(turns), prefix + "tokens": n_tokens,
             prefix + "reward_mean": float(rewards.mean()), prefix + "adv_abs_mean": float(advantages.abs().mean()),
+            prefix + "pad_frac": pad_fraction(lengths, micro_batches),
             prefix + "step_s": time.perf_counter() - t0,
         })
         return out

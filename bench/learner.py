@@ -1,0 +1,286 @@
+"""A learner step side by side with plain peft and with TRL's GRPO loss, on one batch, in one process.
+
+    flock /tmp/coevo-bench.lock python bench/learner.py [--turns 12] [--hf-full-logits]
+    flock /tmp/coevo-bench.lock python bench/learner.py --part parallel [--learners 3 --turns 4]
+
+The batch looks like one agent's turns of a comas iteration: prompts of 150-400 tokens and
+completions of 8-96, cut from real text (GSM8K questions). Every timed line computes the same
+micro-batches (length-sorted, `--micro-batch` rows), so the ratios compare the machinery, not the
+batching. Lines:
+- coevo `Learner.step` (advantages, clipped loss, stats, optimizer step);
+- plain peft: backbone forward, LM head on the completion tokens only, token-mean NLL, backward --
+  the least work a learner step can do; with --hf-full-logits also HF's own `forward(labels=...)`;
+- TRL's GRPO loss (`GRPOTrainer._compute_loss` and its fused LM head, run by the library's own code on
+  a stand-in trainer) with loss_type "dapo" (token sum / tokens of the whole batch = coevo's token
+  mean), clip 0.2, beta 0: the loss value must equal coevo's to 1e-5;
+- the padded share of computed positions, length-sorted vs arrival order;
+- (--part parallel) K learners stepping at once as Ray actors (cores // K threads each, as
+  `coevo train` gives them) vs the same steps one after another in one process with every thread.
+Gradient checkpointing follows configs/model/<model>.yaml; plain and coevo are timed with it off too.
+Run under flock: other benchmarks on the same cores make every number here meaningless.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import yaml
+from transformers import AutoTokenizer
+
+from coevo.config import AlgoConfig
+from coevo.episode import Turn
+from coevo.learners.learner import Learner, LearnerActor, length_sorted_micro_batches, pad_fraction
+from coevo.models.logprobs import completion_logprobs
+from coevo.models.store import resolve_model
+
+ROOT = Path(__file__).resolve().parent.parent
+GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
+TEMPERATURE = 0.8
+
+
+def text_corpus() -> str:
+    """Real English to tokenise: GSM8K questions and answers where present, else a fixed paragraph."""
+    if GSM8K.exists():
+        rows = [json.loads(line) for line in GSM8K.read_text().splitlines()[:400]]
+        return "\n\n".join(r["question"] + "\n" + r["answer"] for r in rows)
+    return ("Tom has 3 apples and buys 5 more. How many apples does Tom have now? " * 2000)
+
+
+def make_turns(learner: Learner, tokenizer, n: int, seed: int, noise: float) -> list[Turn]:
+    """`n` turns of ragged lengths; their sampling logprobs are the model's own plus noise, so the
+    PPO ratio is not 1 and the clip is exercised. Rewards 0/1 in groups of 3 (one game's seats)."""
+    rng = random.Random(seed)
+    ids = tokenizer(text_corpus())["input_ids"]
+    turns = []
+    for i in range(n):
+        p, c = rng.randint(150, 400), rng.randint(8, 96)
+        start = rng.randrange(0, len(ids) - p - c)
+        turns.append(Turn(learner.agent, "solver_0", "", "", ids[start:start + p], ids[start + p:start + p + c],
+                          reward=float(rng.random() < 0.5), group=f"g{i // 3}"))
+    with torch.no_grad():
+        for rows in length_sorted_micro_batches([len(t.prompt_ids) + len(t.completion_ids) for t in turns], 4):
+            chunk = [turns[i] for i in rows]
+            lp, mask = completion_logprobs(learner.model, [t.prompt_ids for t in chunk],
+                                           [t.completion_ids for t in chunk], TEMPERATURE, learner.pad_id)
+            gen = torch.Generator().manual_seed(seed + rows[0])
+            for t, row, m in zip(chunk, lp, mask):
+                t.logprobs = (row[m] + noise * torch.randn(int(m.sum()), generator=gen)).tolist()
+    return turns
+
+
+def micro_batches(turns, size):
+    return [[turns[i] for i in rows] for rows in
+            length_sorted_micro_batches([len(t.prompt_ids) + len(t.completion_ids) for t in turns], size)]
+
+
+def right_padded(chunk, pad_id):
+    rows = [t.prompt_ids + t.completion_ids for t in chunk]
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad_id)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)], attention[i, :len(r)] = torch.tensor(r), 1
+    return ids, attention
+
+
+def plain_step(model, chunks, pad_id, full_logits: bool) -> None:
+    """Forward + backward of a token-mean NLL over the completions, no coevo code involved."""
+    n_tokens = sum(len(t.completion_ids) for chunk in chunks for t in chunk)
+    base = model.get_base_model()
+    for chunk in chunks:
+        ids, attention = right_padded(chunk, pad_id)
+        labels = torch.full_like(ids, -100)
+        for i, t in enumerate(chunk):
+            labels[i, len(t.prompt_ids):len(t.prompt_ids) + len(t.completion_ids)] = torch.tensor(t.completion_ids)
+        if full_logits:  # HF's own causal-LM loss: logits of every position, shifted inside
+            loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+        else:  # only the completion positions go through the 49k-wide head
+            hidden = base.get_decoder()(input_ids=ids, attention_mask=attention).last_hidden_state
+            keep = labels[:, 1:] != -100
+            logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float() / TEMPERATURE
+            loss = torch.nn.functional.cross_entropy(logits, labels[:, 1:][keep])
+        (loss * int((labels != -100).sum()) / n_tokens).backward()
+    model.zero_grad(set_to_none=True)
+
+
+class _Accelerator:
+    """What `_compute_loss` asks of accelerate, for one process."""
+    num_processes = 1
+
+    @staticmethod
+    def autocast():
+        return torch.autocast("cpu", enabled=False)
+
+    gather = gather_for_metrics = staticmethod(lambda x: x)
+    reduce = staticmethod(lambda x, reduction="sum": x)
+
+
+def trl_grpo(model):
+    """A stand-in GRPOTrainer carrying exactly the settings `_compute_loss` reads, so TRL's own method
+    (and its fused LM head on the model) computes the loss. Returns loss_fn(model, inputs)."""
+    from trl import GRPOTrainer
+    from trl.trainer.utils import add_fused_lm_head
+
+    add_fused_lm_head(model.get_base_model(), temperature=TEMPERATURE, outputs=("log_probs", "entropy"))
+    stub = SimpleNamespace(
+        loss_type="dapo", beta=0.0, epsilon_low=0.2, epsilon_high=0.2, top_entropy_quantile=1.0,
+        off_policy_mask_threshold=None, importance_sampling_level="token", use_vllm=False,
+        aux_loss_enabled=False, _entropy_bonus_enabled=False, current_gradient_accumulation_steps=1,
+        args=SimpleNamespace(delta=None, steps_per_generation=1), accelerator=_Accelerator(), model=model,
+        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+    )
+    stub._get_per_token_logps_and_entropies = functools.partial(
+        GRPOTrainer._get_per_token_logps_and_entropies.__wrapped__, stub)  # without its profiling wrapper
+    return functools.partial(GRPOTrainer._compute_loss, stub)
+
+
+def trl_inputs(chunk, advantages, n_tokens, pad_id):
+    """TRL's layout: prompts left-padded, completions right-padded, one advantage per row."""
+    p_w, c_w = max(len(t.prompt_ids) for t in chunk), max(len(t.completion_ids) for t in chunk)
+    prompt, prompt_mask = torch.full((len(chunk), p_w), pad_id), torch.zeros(len(chunk), p_w, dtype=torch.long)
+    comp, comp_mask = torch.full((len(chunk), c_w), pad_id), torch.zeros(len(chunk), c_w, dtype=torch.long)
+    old = torch.zeros(len(chunk), c_w)
+    for i, t in enumerate(chunk):
+        p, c = len(t.prompt_ids), len(t.completion_ids)
+        prompt[i, p_w - p:], prompt_mask[i, p_w - p:] = torch.tensor(t.prompt_ids), 1
+        comp[i, :c], comp_mask[i, :c], old[i, :c] = torch.tensor(t.completion_ids), 1, torch.tensor(t.logprobs)
+    return {"prompt_ids": prompt, "prompt_mask": prompt_mask, "completion_ids": comp, "completion_mask": comp_mask,
+            "advantages": advantages, "old_per_token_logps": old, "num_items_in_batch": torch.tensor(float(n_tokens))}
+
+
+def trl_step(loss_fn, model, chunks, advantages_of, pad_id) -> float:
+    n_tokens = sum(len(t.completion_ids) for chunk in chunks for t in chunk)
+    total = 0.0
+    for chunk in chunks:
+        loss = loss_fn(model, trl_inputs(chunk, torch.stack([advantages_of[id(t)] for t in chunk]), n_tokens, pad_id))
+        loss.backward()
+        total += loss.item()
+    model.zero_grad(set_to_none=True)
+    return total
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def row(what, seconds, n_tokens, n_positions, reference):
+    print(f"{what:<52} {seconds:7.1f} {n_tokens / seconds:7.1f} {n_positions / seconds:7.1f} "
+          f"{reference / seconds:8.2f}x", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["step", "parallel"], default="step",
+                    help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn")
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--turns", type=int, default=12, help="turns per learner (comas: about 12 per agent)")
+    ap.add_argument("--micro-batch", type=int, default=4, help="experiment=comas uses 4")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--learners", type=int, default=3, help="K for --part parallel")
+    ap.add_argument("--hf-full-logits", action="store_true", help="also time HF's forward(labels=...)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg_path = ROOT / "configs" / "model" / ("tiny.yaml" if args.model == "tiny" else "smollm2.yaml")
+    model_cfg = {**yaml.safe_load(cfg_path.read_text()), "device": "cpu", "learner_dtype": "float32", "autocast": False}
+    algo = {**AlgoConfig().model_dump(), "advantage": "reinforce_pp", "micro_batch_size": args.micro_batch}
+    path = resolve_model(args.model)
+    learner = Learner("agent_0", path, model_cfg, algo, TEMPERATURE, seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    print(f"# bench/learner.py --part {args.part}  model={args.model} fp32  threads={args.threads}  "
+          f"cpu={torch.backends.cpu.get_cpu_capability()}  micro-batch {args.micro_batch}  "
+          f"gradient checkpointing in {cfg_path.name}: {bool(model_cfg.get('gradient_checkpointing'))}", flush=True)
+    if args.part == "step":
+        compare_step(args, learner, tokenizer, bool(model_cfg.get("gradient_checkpointing")))
+    else:
+        parallel_learners(args, path, model_cfg, algo, learner, tokenizer)
+
+
+def compare_step(args, learner, tokenizer, ckpt):
+    turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
+    n_tokens = sum(len(t.completion_ids) for t in turns)
+    lengths = [len(t.prompt_ids) + len(t.completion_ids) for t in turns]
+    n_positions = sum(lengths)
+    chunks = micro_batches(turns, args.micro_batch)
+    print(f"# {len(turns)} turns, {n_positions} positions, {n_tokens} completion tokens; prompts "
+          f"{min(len(t.prompt_ids) for t in turns)}-{max(len(t.prompt_ids) for t in turns)}, completions "
+          f"{min(len(t.completion_ids) for t in turns)}-{max(len(t.completion_ids) for t in turns)} tokens", flush=True)
+    # warm-up on the two shortest turns; the adapter also leaves its zero init, so the losses below
+    # see a LoRA that does something
+    learner.step(sorted(turns, key=lambda t: len(t.prompt_ids) + len(t.completion_ids))[:2])
+    base = learner.model.get_base_model()
+    advantages = learner.advantage_fn(torch.tensor([t.reward for t in turns]), [t.group for t in turns])
+    advantages_of = {id(t): a for t, a in zip(turns, advantages)}
+    trl_loss_fn = trl_grpo(learner.model)
+
+    print(f"{'what':<52} {'s':>7} {'tok/s':>7} {'pos/s':>7} {'vs plain':>9}   (tok = completion tokens, "
+          f"pos = prompt + completion positions)", flush=True)
+    timings = {}
+    for on in (ckpt, not ckpt):
+        if on:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            base.gradient_checkpointing_disable()
+        print(f"-- gradient checkpointing {'on' if on else 'off'}{' (config)' if on == ckpt else ''}", flush=True)
+        learner.model.train()
+        plain, _ = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, False))
+        row("plain peft fwd+bwd, LM head on completion tokens", plain, n_tokens, n_positions, plain)
+        if on == ckpt:
+            # TRL before coevo's step, which moves the adapter: both losses must see the same weights
+            timings["trl"], trl_loss = timed(lambda: trl_step(trl_loss_fn, learner.model, chunks, advantages_of,
+                                                              learner.pad_id))
+            row("TRL GRPO _compute_loss fwd+bwd (dapo, beta 0)", timings["trl"], n_tokens, n_positions, plain)
+            if args.hf_full_logits:
+                hf, _ = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, True))
+                row("plain peft, HF forward(labels=...): every logit", hf, n_tokens, n_positions, plain)
+            snap = learner.snapshot()
+        coevo, metrics = timed(lambda: learner.step(turns))
+        row("coevo Learner.step (+ advantages, stats, AdamW)", coevo, n_tokens, n_positions, plain)
+        if on == ckpt:
+            learner.restore(snap)
+            timings["plain"], timings["coevo"] = plain, coevo
+            coevo_loss, pad_sorted = metrics["learner/agent_0/loss"], metrics["learner/agent_0/pad_frac"]
+
+    mb = args.micro_batch
+    pad_arrival = pad_fraction(lengths, [list(range(s, min(s + mb, len(turns)))) for s in range(0, len(turns), mb)])
+    print(f"coevo / plain speed (config setting): {timings['plain'] / timings['coevo']:.2f}x (target >= 0.85)   "
+          f"coevo / TRL speed: {timings['trl'] / timings['coevo']:.2f}x (target >= 1)")
+    print(f"loss on the same weights: coevo {coevo_loss:.8f}  TRL {trl_loss:.8f}  "
+          f"|diff| {abs(coevo_loss - trl_loss):.1e} (target <= 1e-5)")
+    print(f"pad share of computed positions: length-sorted {pad_sorted:.3f}  arrival order {pad_arrival:.3f}  "
+          f"({1 - (1 - pad_arrival) / (1 - pad_sorted):.0%} fewer positions computed)", flush=True)
+
+
+def parallel_learners(args, path, model_cfg, algo, learner, tokenizer):
+    """K learners stepping at once (Ray actors, cores // K threads each, as `coevo train` runs them)
+    vs the same K steps one after another in this process with every thread."""
+    import ray
+
+    k = args.learners
+    batches = [make_turns(learner, tokenizer, args.turns, seed=100 + i, noise=0.2) for i in range(k)]
+    learner.step(batches[0][:1])  # warm-up
+    sequential, _ = timed(lambda: [learner.step(b) for b in batches])
+    ray.init(num_cpus=args.threads, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    threads = max(1, args.threads // k)
+    actors = [LearnerActor.options(num_cpus=args.threads / k).remote(
+        f"agent_{i}", path, model_cfg, algo, TEMPERATURE, i, threads) for i in range(k)]
+    ray.get([a.step.remote(b[:1]) for a, b in zip(actors, batches)])  # loaded and warm
+    parallel, _ = timed(lambda: ray.get([a.step.remote(b) for a, b in zip(actors, batches)]))
+    ray.shutdown()
+    positions = sum(len(t.prompt_ids) + len(t.completion_ids) for b in batches for t in b)
+    print(f"{k} learners x {args.turns} turns ({positions} positions): one after another {sequential:.1f} s "
+          f"({args.threads} threads)   at once {parallel:.1f} s (Ray actors, {threads} thread each)   "
+          f"speed-up {sequential / parallel:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
