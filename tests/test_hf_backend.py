@@ -5,6 +5,7 @@ import torch
 from coevo.config import AlgoConfig
 from coevo.episode import Turn
 from coevo.learners.learner import Learner
+from coevo.models import sampling
 from coevo.models.hf import HFPolicies, add_lora, load_adapter_state, load_base
 
 LORA = {"r": 4, "alpha": 8, "target_modules": "all-linear"}
@@ -68,9 +69,13 @@ def test_sampling_logprobs_equal_learner_recompute(policies, learners):
         assert torch.allclose(lp[0], torch.tensor(out.logprobs), atol=1e-4), agent
 
 
-def test_greedy_equals_transformers_generate_on_peft(policies, reference, tiny_model_path):
-    """coevo's sampling loop (row dropping, stacked adapters) writes what `generate` on the peft model
-    writes, row by row, in a mixed batch of ragged prompts and per-row limits."""
+@pytest.mark.parametrize("prefill_tokens, grow", [(4096, 64), (40, 2)])
+def test_greedy_equals_transformers_generate_on_peft(policies, reference, monkeypatch, prefill_tokens, grow):
+    """coevo's sampling loop (chunked prefill, in-place KV buffer, row dropping, stacked adapters)
+    writes what `generate` on the peft model writes, row by row, in a mixed batch of ragged prompts
+    and per-row limits; (40, 2) forces a prefill in several chunks and a growing KV buffer."""
+    monkeypatch.setattr(sampling, "PREFILL_TOKENS", prefill_tokens)
+    monkeypatch.setattr(sampling, "GROW", grow)
     agents = ["a1", "__base__", "a0", "a1", "a0"]
     prompts = PROMPTS + ["Tom has 3 apples and buys 4 more. How many apples does Tom have now? Think.", "7"]
     limits = [9, 3, 14, 1, 6]

@@ -151,17 +151,16 @@ class HFPolicies:
             return []
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
         prompt_ids = self.encode_prompts(prompts, prefixes)
-        on_keep = None
-        if self.lora is not None:
-            self.lora.set_rows(agents, self.model.dtype, self.device)
-            on_keep = self.lora.router.keep_rows
+        use_rows = None
+        if self.lora is not None:  # route each batch row to its agent's adapter as the batch changes
+            use_rows = lambda rows: self.lora.set_rows([agents[i] for i in rows], self.model.dtype, self.device)  # noqa: E731
         try:
             new_ids, logprobs = sample(
                 self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
                 eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id,
-                stop=StopStrings(self.tokenizer, stop) if stop else None, on_keep=on_keep)
+                stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows)
         finally:
             if self.lora is not None:
-                self.lora.set_rows([BASE] * n, self.model.dtype, self.device)  # no stale routes
+                self.lora.set_rows([], self.model.dtype, self.device)  # no stale routes
         return [Completion(p, ids, lp, self.tokenizer.decode(ids, skip_special_tokens=True))
                 for p, ids, lp in zip(prompt_ids, new_ids, logprobs)]

@@ -38,7 +38,7 @@ class Router:
         """slots[b]: the adapter index of row b, or None for the bare base."""
         self.single, self.route = None, None
         present = set(slots)
-        if present == {None}:
+        if present <= {None}:
             return
         if len(present) == 1:
             self.single = slots[0]
@@ -48,12 +48,6 @@ class Router:
             if k is not None:
                 route[b, 0, k * self.r:(k + 1) * self.r] = 1
         self.route = route
-
-    def keep_rows(self, index: torch.Tensor) -> None:
-        """The running batch dropped rows: keep the routes of those left (a single route stays)."""
-        if self.route is not None:
-            self.route = self.route[index]
-
 
 class MultiLoraLinear(nn.Module):
     """y = x W^T + b + scaling * (x A_k^T) B_k^T for row adapter k; A and B in peft's layout stacked:

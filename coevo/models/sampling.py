@@ -1,27 +1,31 @@
 """coevo's sampling loop: a batch of rows, each with its own adapter, token limit and stop strings.
 
-transformers' `generate` keeps every row in the batch until the longest one ends, pads every prompt
-to the longest one, and runs a stack of per-step processors; in a game tick whose turns range from
-an 8-token score to a 96-token solution most of that compute is wasted. This loop
-- samples at `temperature` and records the logprob of every sampled token from the same
-  distribution it sampled from (what the learner's importance ratio needs);
-- drops a row from the running batch (and its KV cache) as soon as it is done: eos, its own
-  `max_new` tokens, or one of its stop strings in the text;
-- cuts the left-padding columns that no remaining row needs any more;
-- computes the LM head only for the last position of each row.
-Greedy decoding takes the argmax; its logprobs are those at temperature 1.
+transformers' `generate` pads every prompt to the longest, keeps every row in the batch until the
+longest one ends and copies the whole KV cache at every step (it grows by concatenation). In a game
+tick, where prompts range from a short question to a question plus a solution plus a critique and
+turns from an 8-token score to a 96-token solution, most of that work is waste. This loop
+- prefills the prompts sorted by length, in chunks of similar length (little padding), and computes
+  the LM head only at each row's last position;
+- decodes all rows together from one KV buffer written in place (it grows by `GROW` columns when
+  full), instead of a cache re-concatenated at every step;
+- drops finished rows (eos, their own `max_new`, a stop string) from the running batch, and the left
+  padding columns no remaining row needs, once a quarter of the batch is done: moving the cache
+  costs about one decoding step of the rows kept, so it is not done for every row that ends;
+- samples at `temperature` and records the logprob of every sampled token under the distribution
+  it was sampled from (what the learner's importance ratio needs). Greedy decoding takes the argmax;
+  its logprobs are those at temperature 1.
 """
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
-
-def _cache_kwarg(model) -> str:
-    """transformers 5.24 renamed the forward argument `past_key_values` to `cache`."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+PREFILL_TOKENS = 4096  # padded tokens in one prefill forward: large enough for efficient matmuls
+GROW = 64  # KV buffer columns added when it is full
 
 
 class StopStrings:
@@ -40,70 +44,149 @@ class StopStrings:
         return any(s in tail for s in self.stops[i])
 
 
-def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
+class BufferLayer(DynamicLayer):
+    """A cache layer over preallocated key/value buffers [B, H, capacity, D]; `keys`/`values` are
+    views of the filled columns, so the attention code reads them as usual."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        super().__init__()
+        self.k_buf, self.v_buf, self.length = keys, values, length
+        self.is_initialized = True
+        self._views()
+
+    def _views(self) -> None:
+        self.keys, self.values = self.k_buf[:, :, :self.length], self.v_buf[:, :, :self.length]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        n = key_states.shape[-2]
+        if self.length + n > self.k_buf.shape[2]:
+            grow = max(GROW, n)
+            self.k_buf = torch.cat([self.k_buf, self.k_buf.new_zeros(*self.k_buf.shape[:2], grow, self.k_buf.shape[3])], 2)
+            self.v_buf = torch.cat([self.v_buf, self.v_buf.new_zeros(*self.v_buf.shape[:2], grow, self.v_buf.shape[3])], 2)
+        self.k_buf[:, :, self.length:self.length + n] = key_states
+        self.v_buf[:, :, self.length:self.length + n] = value_states
+        self.length += n
+        self._views()
+        return self.keys, self.values
+
+    def keep(self, index: torch.Tensor, first_col: int) -> None:
+        """Keep rows `index`, from column `first_col` on (one copy of what is kept)."""
+        self.k_buf = self.k_buf[index, :, first_col:]
+        self.v_buf = self.v_buf[index, :, first_col:]
+        self.length -= first_col
+        self._views()
+
+
+def _cache_kwarg(model) -> str:
+    """transformers 5.24 renamed the forward argument `past_key_values` to `cache`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _left_pad(rows: list[list[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
         mask[i, width - len(r):] = 1
-    return ids.to(device), mask.to(device)
+    return ids, mask
 
 
-def _keep(cache: DynamicCache, index: torch.Tensor, first_col: int) -> None:
-    """Keep rows `index` of every layer's keys/values, from column `first_col` on."""
-    for layer in cache.layers:
-        layer.keys = layer.keys[index, :, first_col:]
-        layer.values = layer.values[index, :, first_col:]
+def _chunks(lengths: list[int], budget: int) -> list[list[int]]:
+    """Consecutive runs of rows (already sorted by length) whose padded size stays within `budget`."""
+    out: list[list[int]] = []
+    for j, length in enumerate(lengths):
+        if out and (len(out[-1]) + 1) * max(length, lengths[out[-1][0]]) <= budget:
+            out[-1].append(j)
+        else:
+            out.append([j])
+    return out
+
+
+def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int, use_rows, cache_arg: str):
+    """Run every prompt once; returns the last-position logits [B, V], a cache holding all rows
+    right-aligned in buffers of width max(len) + headroom, and the attention mask [B, max(len)]."""
+    width = max(len(p) for p in prompts)
+    logits, keys, values = [], [], []
+    for chunk in _chunks([len(p) for p in prompts], PREFILL_TOKENS):
+        if use_rows is not None:
+            use_rows(chunk)
+        chunk_width = max(len(prompts[j]) for j in chunk)
+        ids, mask = _left_pad([prompts[j] for j in chunk], chunk_width, pad_id)
+        ids, mask = ids.to(device), mask.to(device)
+        cache = DynamicCache()
+        out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                    use_cache=True, logits_to_keep=1, **{cache_arg: cache})
+        logits.append(out.logits[:, -1])
+        keys.append([layer.keys for layer in cache.layers])
+        values.append([layer.values for layer in cache.layers])
+    layers = []
+    for li in range(len(keys[0])):
+        k0 = keys[0][li]
+        shape = (len(prompts), k0.shape[1], width + headroom, k0.shape[3])
+        k_buf, v_buf = k0.new_zeros(shape), k0.new_zeros(shape)
+        row = 0
+        for ck, cv in zip(keys, values):  # right-align each chunk: its left padding grows to `width`
+            b, w = ck[li].shape[0], ck[li].shape[2]
+            k_buf[row:row + b, :, width - w:width] = ck[li]
+            v_buf[row:row + b, :, width - w:width] = cv[li]
+            row += b
+        layers.append(BufferLayer(k_buf, v_buf, width))
+    cache = DynamicCache()
+    cache.layers = layers
+    attention = _left_pad([[0] * len(p) for p in prompts], width, 0)[1].to(device)
+    return torch.cat(logits), cache, attention
 
 
 @torch.no_grad()
 def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: float, greedy: bool,
            eos_id: int, pad_id: int, stop: StopStrings | None = None,
-           on_keep=None) -> tuple[list[list[int]], list[list[float]]]:
-    """New token ids and their logprobs for every prompt. `on_keep(index)` is told which rows of the
-    running batch remain whenever rows are dropped (the LoRA router follows the batch)."""
+           use_rows: Callable[[list[int]], None] | None = None) -> tuple[list[list[int]], list[list[float]]]:
+    """New token ids and their logprobs for every prompt. Before each forward, `use_rows(rows)` is
+    told which prompts (indices into `prompts`) the batch rows are, in order (the LoRA router
+    follows it)."""
     device = model.get_output_embeddings().weight.device
     n = len(prompts)
     ids_out: list[list[int]] = [[] for _ in range(n)]
     lp_out: list[list[float]] = [[] for _ in range(n)]
-    rows = [i for i in range(n) if max_new[i] > 0]  # original index of each row of the running batch
-    if len(rows) < n:
-        index = torch.tensor(rows, dtype=torch.long, device=device)
-        if on_keep is not None:
-            on_keep(index)
+    # the running batch: original prompt index of each row, sorted by prompt length
+    rows = sorted((i for i in range(n) if max_new[i] > 0), key=lambda i: len(prompts[i]))
     if not rows:
         return ids_out, lp_out
-    input_ids, attention = _left_pad([prompts[i] for i in rows], pad_id, device)
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
-    cache_arg = {_cache_kwarg(model): cache}
+    cache_arg = _cache_kwarg(model)
+    chunk_rows = None if use_rows is None else (lambda js: use_rows([rows[j] for j in js]))
+    logits, cache, attention = _prefill(model, [prompts[i] for i in rows], pad_id, device,
+                                        min(max(max_new), GROW), chunk_rows, cache_arg)
+    if use_rows is not None:
+        use_rows(rows)
+    positions = attention.sum(-1, keepdim=True) - 1
+    finished = [False] * len(rows)
     inv_t = 1.0 if greedy else 1.0 / temperature
     while True:
-        logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                       use_cache=True, logits_to_keep=1, **cache_arg).logits[:, -1]
         logp = torch.log_softmax(logits.float() * inv_t, dim=-1)
         token = logp.argmax(-1) if greedy else torch.multinomial(logp.exp(), 1).squeeze(1)
         chosen = logp.gather(1, token[:, None]).squeeze(1)
-        keep = []
         for j, (i, t, lp) in enumerate(zip(rows, token.tolist(), chosen.tolist())):
+            if finished[j]:
+                continue  # a finished row still in the batch: its tokens are thrown away
             ids_out[i].append(t)
             lp_out[i].append(lp)
-            done = t == eos_id or len(ids_out[i]) >= max_new[i] or (stop is not None and stop(i, ids_out[i]))
-            if not done:
-                keep.append(j)
-        if not keep:
+            finished[j] = t == eos_id or len(ids_out[i]) >= max_new[i] or (stop is not None and stop(i, ids_out[i]))
+        n_done = sum(finished)
+        if n_done == len(rows):
             return ids_out, lp_out
-        next_positions = positions[:, -1:] + 1
-        if len(keep) < len(rows):
+        positions = positions + 1
+        if 4 * n_done >= len(rows):
+            keep = [j for j, f in enumerate(finished) if not f]
             index = torch.tensor(keep, dtype=torch.long, device=device)
-            attention, token, next_positions = attention[index], token[index], next_positions[index]
+            attention, token, positions = attention[index], token[index], positions[index]
             # columns that were left padding for every remaining row are never attended to again
             first_col = int(attention.any(0).nonzero()[0])
             attention = attention[:, first_col:]
-            _keep(cache, index, first_col)
-            if on_keep is not None:
-                on_keep(index)
-            rows = [rows[j] for j in keep]
-        input_ids, positions = token[:, None], next_positions
+            for layer in cache.layers:
+                layer.keep(index, first_col)
+            rows, finished = [rows[j] for j in keep], [False] * len(keep)
+            if use_rows is not None:
+                use_rows(rows)
         attention = torch.cat([attention, attention.new_ones(len(rows), 1)], dim=1)
+        logits = model(input_ids=token[:, None], attention_mask=attention, position_ids=positions,
+                       use_cache=True, **{cache_arg: cache}).logits[:, -1]
