@@ -41,7 +41,8 @@ class ModelConfig(Strict):
     learner_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     autocast: bool | Literal["auto"] = "auto"  # learner forward under bf16 autocast; auto = on CUDA only
     # learners recompute activations layer by layer in the backward pass: measured on SmolLM2,
-    # 4 x 510 tokens, peak 5.0 GB -> 2.9 GB for 1.4x the step time
+    # 12 turns of ~400 tokens, micro-batch 4: peak 5.3 GB -> 3.5 GB for 1.3x the step time
+    # (micro-batch 2 without it: 3.8 GB and faster than either; bench/learner.py)
     gradient_checkpointing: bool = False
     lora: LoraSettings | None = Field(default_factory=LoraSettings)  # null = full-weight agents (not supported yet)
     max_prompt_tokens: int = Field(1024, ge=16)
@@ -103,7 +104,7 @@ class AlgoConfig(Strict):
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
     ppo_epochs: int = Field(1, ge=1)
-    micro_batch_size: int = Field(8, ge=1)
+    micro_batch_size: int = Field(2, ge=1)
 
     @field_validator("advantage")
     @classmethod
@@ -151,6 +152,10 @@ class PopulationConfig(Strict):
     games_per_task: int = Field(1, ge=1)  # >1 gives GRPO/RLOO groups of games on the same task
     learner_num_cpus: float = Field(0.5, gt=0.0)
     learner_num_gpus: float = Field(0.0, ge=0.0)
+    # learners step at once (Ray actors in parallel) or one after another, each with every core.
+    # auto: at once when each gets 2 cores or more, a GPU, or a cluster. On 2 cores, 3 learners at
+    # once (1 thread each) took 1.14x as long as one after another (bench/learner.py --part parallel).
+    parallel_learners: bool | Literal["auto"] = "auto"
     # roles played by the frozen base model (no adapter, never trained), e.g. spc's solver
     base_roles: list[str] = Field(default_factory=list)
 

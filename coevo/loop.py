@@ -1,4 +1,4 @@
-"""The driver: rollout -> arbitrate -> learn (all agents in parallel) -> sync -> log -> checkpoint.
+"""The driver: rollout -> arbitrate -> learn (one learner per agent) -> sync -> log -> checkpoint.
 
 Read top to bottom, `train` is the whole algorithm. Heavy work happens in Ray actors: one
 `RolloutWorker` holding the base model with every agent's adapter, one `Learner` per trainable
@@ -92,7 +92,11 @@ def train(cfg: Config, progress: bool = True) -> Path:
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
 
     model_cfg, algo_cfg = cfg.model.model_dump(), cfg.algo.model_dump()
-    learner_threads = cfg.threads or max(1, cores // len(agents))  # learners step at the same time
+    parallel = cfg.population.parallel_learners
+    if parallel == "auto":
+        parallel = bool(cfg.ray.address) or cfg.population.learner_num_gpus > 0 or cores >= 2 * len(agents)
+    # learners stepping at once share the cores; one after another, each has them all
+    learner_threads = cfg.threads or (max(1, cores // len(agents)) if parallel else cores)
     # Ray's CPU counts are reservations: on a local Ray, cap them so every learner fits at once
     # (an actor that does not fit would wait forever). The rollout runs while learners wait, so
     # it reserves none; torch thread counts do the real sharing of cores.
@@ -153,10 +157,13 @@ def train(cfg: Config, progress: bool = True) -> Path:
         # 2. arbitrate: outcome -> a reward on every turn
         with clock("arbiter"):
             metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes)}
-        # 3. learn: each agent's turns to its own learner, all in parallel
+        # 3. learn: each agent's turns to its own learner (all at once, or one after another)
         with clock("learn"):
-            results = ray.get([learners[a].step.remote([t for ep in episodes for t in ep.turns
-                                                        if t.agent == a and t.train]) for a in agents])
+            steps = ((a, [t for ep in episodes for t in ep.turns if t.agent == a and t.train]) for a in agents)
+            if parallel:
+                results = ray.get([learners[a].step.remote(turns) for a, turns in steps])
+            else:
+                results = [ray.get(learners[a].step.remote(turns)) for a, turns in steps]
         for r in results:
             metrics.update(r)
         # 4. sync the new adapters into the rollout worker
