@@ -8,7 +8,10 @@ Rows (tokens/s = completion tokens / wall seconds; ratios against plain `generat
 - peft `generate` with `adapter_names`, three adapters mixed: how coevo generated before;
 - `HFPolicies.generate`, the same prompts: no adapter, one adapter on every row, three mixed;
 - real rollouts (`coevo.rollout.play`, 3 agents): `--games` comas_v0 games and as many negotiation
-  games (ragged turns), against plain `generate` at the rollout's batch size.
+  games (ragged turns), played once through `HFPolicies` and once through plain `generate` on the
+  bare model (`PlainPolicies`: each tick one call, rows padded to the longest prompt, running to
+  the tick's largest token limit unless all rows hit eos, each completion then cut to its own
+  limit), against plain `generate` on uniform short prompts at the rollout's batch size.
 """
 import argparse
 import time
@@ -57,6 +60,31 @@ def policies_generate(pol, agents: list[str], new_tokens: int) -> int:
     return sum(len(o.completion_ids) for o in outs)
 
 
+class PlainPolicies:
+    """The rollout's policy interface on transformers' `generate` and the bare model: the
+    reference for what a real game's ticks cost without coevo's sampling loop."""
+
+    def __init__(self, model, tok, encode):
+        self.model, self.tok, self.encode = model, tok, encode
+
+    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None):
+        from coevo.models.hf import Completion
+
+        ids = self.encode(prompts, prefixes)
+        batch = self.tok.pad({"input_ids": ids}, return_tensors="pt")
+        cfg = GenerationConfig(do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                               max_new_tokens=max(max_new_tokens), pad_token_id=self.tok.pad_token_id,
+                               eos_token_id=self.tok.eos_token_id)
+        new = self.model.generate(**batch, generation_config=cfg)[:, batch["input_ids"].shape[1]:]
+        out = []
+        for p, row, limit in zip(ids, new.tolist(), max_new_tokens):
+            row = row[:limit]
+            if self.tok.eos_token_id in row:
+                row = row[:row.index(self.tok.eos_token_id) + 1]
+            out.append(Completion(p, row, [0.0] * len(row), self.tok.decode(row, skip_special_tokens=True)))
+        return out
+
+
 def rollout(pol, game: str, options: dict, n_games: int) -> tuple[int, int, float]:
     plans = plan_games(game, options, AGENTS, n_games, 1, "rotate", seed=0, iteration=1)
     _, stats = play(pol, game, options, plans, temperature=0.8)
@@ -81,7 +109,7 @@ def main():
         state = trained_like(get_peft_model_state_dict(peft_model, adapter_name=a), i)
         set_peft_model_state_dict(peft_model, state, adapter_name=a)
         pol.set_adapter(a, state)
-    base = peft_model.get_base_model()
+    bare = load_base(path)  # plain rows run on a model peft never touched
 
     print(f"{args.model}, {args.threads} threads, fp32, sampling T=0.8, {args.new_tokens} new tokens a row")
     print(f"{'what':<58} {'batch':>5} {'tokens':>7} {'s':>7} {'tok/s':>7} {'vs plain':>8}")
@@ -93,8 +121,7 @@ def main():
 
     for batch in args.batch:
         mixed = [AGENTS[i % 3] for i in range(batch)]
-        with peft_model.disable_adapter():
-            s, t = timed(lambda: plain_generate(base, tok, batch, args.new_tokens))
+        s, t = timed(lambda: plain_generate(bare, tok, batch, args.new_tokens))
         plain = line("plain generate, bare model", batch, s, t, t / s)
         s, t = timed(lambda: plain_generate(peft_model, tok, batch, args.new_tokens, adapter_names=mixed))
         line("peft generate, 3 adapters mixed (coevo before)", batch, s, t, plain)
@@ -104,15 +131,16 @@ def main():
             s, t = timed(lambda: policies_generate(pol, agents, args.new_tokens))
             line(what, batch, s, t, plain)
 
-    with peft_model.disable_adapter():
-        s, t = timed(lambda: plain_generate(base, tok, args.games, args.new_tokens))
+    s, t = timed(lambda: plain_generate(bare, tok, args.games, args.new_tokens))
     plain = line("plain generate, bare model", args.games, s, t, t / s)
+    reference = PlainPolicies(bare, tok, pol.encode_prompts)
     for game, options in [("comas_v0", COMAS), ("negotiation_v0", {})]:
-        torch.manual_seed(0)
-        t0 = time.perf_counter()
-        tokens, calls, rows = rollout(pol, game, options, args.games)
-        line(f"rollout: {args.games} {game} games, {calls} ticks of ~{rows:.0f} rows", args.games,
-             time.perf_counter() - t0, tokens, plain)
+        for what, policies in [("plain generate", reference), ("HFPolicies", pol)]:
+            torch.manual_seed(0)
+            t0 = time.perf_counter()
+            tokens, calls, rows = rollout(policies, game, options, args.games)
+            line(f"rollout, {what}: {game}, {calls} ticks of ~{rows:.0f} rows", args.games,
+                 time.perf_counter() - t0, tokens, plain)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 peft serves a mixed batch by looping over the adapters in every layer, each with its own row
 selection and scatter back; on a CPU that per-op overhead, not arithmetic, is what a mixed batch
 costs (bench/generation.py measures it). Here every targeted `nn.Linear` keeps all adapters stacked,
-A_all [n*r, in] and B_all [n*r, out] (scaled by alpha / r), and a batch whose row b is on adapter
-k_b computes, in three ops,
+A_all [n*r, in] and B_all [n*r, out], and a batch whose row b is on adapter k_b computes, in three
+ops (s = alpha / r),
 
-    y = x W^T + b + ((x A_all^T) * route) B_all
+    y = x W^T + b + s ((x A_all^T) * route) B_all
 
 `route` [B, 1, n*r] is 1 on adapter k_b's own r columns and 0 elsewhere, so each row gets exactly
 its adapter's delta and a `__base__` row none. A batch on one adapter uses that adapter's slices
@@ -50,8 +50,8 @@ class Router:
         self.route = route
 
 class MultiLoraLinear(nn.Module):
-    """y = x W^T + b + scaling * (x A_k^T) B_k^T for row adapter k; A and B in peft's layout stacked:
-    A [n*r, in] (rows k*r..), B_t [n*r, out] (B_k^T, times scaling, so the delta is one addmm)."""
+    """y = x W^T + b + scaling * (x A_k^T) B_k^T for row adapter k, with every adapter stacked:
+    A [n*r, in] (peft's A_k in rows k*r..), B_t [n*r, out] (B_k^T), so the delta is one addmm."""
 
     def __init__(self, base: nn.Linear, router: Router, scaling: float):
         super().__init__()
@@ -61,8 +61,6 @@ class MultiLoraLinear(nn.Module):
         n_cols, w = router.n * router.r, base.weight
         self.register_buffer("A", torch.zeros(n_cols, base.in_features, dtype=w.dtype, device=w.device))
         self.register_buffer("B_t", torch.zeros(n_cols, base.out_features, dtype=w.dtype, device=w.device))
-        # the loaded B as given, so `state` returns exactly what was set whatever the scaling
-        self.B_raw = torch.zeros(n_cols, base.out_features, dtype=torch.float32)
         r = router.r
         self.A_k = [self.A[k * r:(k + 1) * r] for k in range(router.n)]  # views: no slicing per call
         self.B_k = [self.B_t[k * r:(k + 1) * r] for k in range(router.n)]
@@ -74,10 +72,10 @@ class MultiLoraLinear(nn.Module):
             return out
         flat_x, flat_out = x.reshape(-1, x.shape[-1]), out.view(-1, out.shape[-1])
         if k is not None:
-            flat_out.addmm_(F.linear(flat_x, self.A_k[k]), self.B_k[k])
+            flat_out.addmm_(F.linear(flat_x, self.A_k[k]), self.B_k[k], alpha=self.scaling)
         else:
             h = F.linear(x, self.A).mul_(route)  # [B, L, n*r]: other adapters' columns zeroed
-            flat_out.addmm_(h.view(-1, h.shape[-1]), self.B_t)
+            flat_out.addmm_(h.view(-1, h.shape[-1]), self.B_t, alpha=self.scaling)
         return out
 
 
@@ -129,10 +127,8 @@ class MultiLora:
         cols = self._cols(agent)
         with torch.no_grad():
             for name, layer in self.layers.items():
-                b_t = state[f"{PEFT_PREFIX}{name}.lora_B.weight"].T.float()
                 layer.A[cols] = state[f"{PEFT_PREFIX}{name}.lora_A.weight"].to(layer.A.dtype)
-                layer.B_raw[cols] = b_t
-                layer.B_t[cols] = (b_t * layer.scaling).to(layer.B_t.dtype)
+                layer.B_t[cols] = state[f"{PEFT_PREFIX}{name}.lora_B.weight"].T.to(layer.B_t.dtype)
 
     def state(self, agent: str) -> dict[str, torch.Tensor]:
         """One agent's adapter as a peft state dict (float32, on the CPU)."""
@@ -140,5 +136,5 @@ class MultiLora:
         out = {}
         for name, layer in self.layers.items():
             out[f"{PEFT_PREFIX}{name}.lora_A.weight"] = layer.A[cols].float().cpu().clone()
-            out[f"{PEFT_PREFIX}{name}.lora_B.weight"] = layer.B_raw[cols].T.contiguous()
+            out[f"{PEFT_PREFIX}{name}.lora_B.weight"] = layer.B_t[cols].T.float().cpu().contiguous()
         return out
