@@ -31,8 +31,13 @@ test-slow: install
 clean:
 	rm -rf $(VENV) runs
 
-# Side-by-side benchmarks on the real model (prints ratios; not timed tests)
+# Side-by-side benchmarks on the real model (prints ratios; not timed tests); docs/performance.md
 bench: install
 	$(BIN)/coevo models fetch smollm2-135m
+	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/learner.py
+	$(BIN)/python bench/learner.py --part parallel
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/iteration.py
 	$(BIN)/python bench/rollout_batching.py
 	$(BIN)/python bench/cpu_dtype.py

@@ -183,7 +183,7 @@ def main():
                     help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--turns", type=int, default=12, help="turns per learner (comas: about 12 per agent)")
-    ap.add_argument("--micro-batch", type=int, default=4, help="experiment=comas uses 4")
+    ap.add_argument("--micro-batch", type=int, default=2, help="the algo configs use 2")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--learners", type=int, default=3, help="K for --part parallel")
     ap.add_argument("--hf-full-logits", action="store_true", help="also time HF's forward(labels=...)")

@@ -98,7 +98,7 @@ class HFPolicies:
     """A base model plus named adapters; `generate` samples for a batch of (agent, prompt) rows."""
 
     def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "float32",
-                 device: str = "cpu", seed: int = 0, max_prompt_tokens: int = 1024,
+                 device: str = "cpu", max_prompt_tokens: int = 1024,
                  system_prompt: str | None = None):
         self.tokenizer = load_tokenizer(path)
         self.model = load_base(path, dtype, device)
