@@ -37,6 +37,7 @@ class RolloutStats:
         return {
             "rollout/games": self.games, "rollout/turns": self.turns,
             "rollout/generate_calls": self.generate_calls,
+            "rollout/prompt_tokens": self.prompt_tokens,
             "rollout/completion_tokens": self.completion_tokens,
             "rollout/mean_completion_tokens": self.completion_tokens / max(self.turns, 1),
             "perf/generate_s": self.generate_s,

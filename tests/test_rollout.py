@@ -45,6 +45,9 @@ def test_eight_games_one_generate_call_per_tick(policies):
             assert t.prompt_text and t.group == f"{plan.task.id}/{t.seat}"
             assert all(lp <= 0 for lp in t.logprobs)
     assert stats.metrics()["perf/tokens_per_s"] > 0
+    turns = [t for ep in episodes for t in ep.turns]
+    assert stats.metrics()["rollout/prompt_tokens"] == sum(len(t.prompt_ids) for t in turns)
+    assert stats.metrics()["rollout/completion_tokens"] == sum(len(t.completion_ids) for t in turns)
 
 
 def test_rotation_puts_every_agent_in_every_seat():
