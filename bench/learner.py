@@ -2,6 +2,7 @@
 
     flock /tmp/coevo-bench.lock python bench/learner.py [--turns 12] [--hf-full-logits]
     flock /tmp/coevo-bench.lock python bench/learner.py --part parallel [--learners 3 --turns 4]
+    flock /tmp/coevo-bench.lock python bench/learner.py --part memory
 
 The batch looks like one agent's turns of a comas iteration: prompts of 150-400 tokens and
 completions of 8-96, cut from real text (GSM8K questions). Every timed line computes the same
@@ -15,7 +16,9 @@ batching. Lines:
   mean), clip 0.2, beta 0: the loss value must equal coevo's to 1e-5;
 - the padded share of computed positions, length-sorted vs arrival order;
 - (--part parallel) K learners stepping at once as Ray actors (cores // K threads each, as
-  `coevo train` gives them) vs the same steps one after another in one process with every thread.
+  `coevo train` gives them) vs the same steps one after another in one process with every thread;
+- (--part memory) one `Learner.step` per setting (micro-batch, gradient checkpointing), each in a
+  fresh process: seconds and peak RSS, the numbers behind the SmolLM2 config's choice.
 Gradient checkpointing follows configs/model/<model>.yaml; plain and coevo are timed with it off too.
 Run under flock: other benchmarks on the same cores make every number here meaningless.
 """
@@ -25,6 +28,7 @@ import argparse
 import functools
 import json
 import random
+import resource
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -179,7 +183,7 @@ def row(what, seconds, n_tokens, n_positions, reference):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["step", "parallel"], default="step",
+    ap.add_argument("--part", choices=["step", "parallel", "memory"], default="step",
                     help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--turns", type=int, default=12, help="turns per learner (comas: about 12 per agent)")
@@ -187,11 +191,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--learners", type=int, default=3, help="K for --part parallel")
     ap.add_argument("--hf-full-logits", action="store_true", help="also time HF's forward(labels=...)")
+    ap.add_argument("--checkpointing", type=int, choices=[0, 1], help=argparse.SUPPRESS)  # --part memory's child
     args = ap.parse_args()
+    if args.part == "memory" and args.checkpointing is None:
+        return memory_by_setting(args)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg_path = ROOT / "configs" / "model" / ("tiny.yaml" if args.model == "tiny" else "smollm2.yaml")
     model_cfg = {**yaml.safe_load(cfg_path.read_text()), "device": "cpu", "learner_dtype": "float32", "autocast": False}
+    if args.checkpointing is not None:
+        model_cfg["gradient_checkpointing"] = bool(args.checkpointing)
     algo = {**AlgoConfig().model_dump(), "advantage": "reinforce_pp", "micro_batch_size": args.micro_batch}
     path = resolve_model(args.model)
     learner = Learner("agent_0", path, model_cfg, algo, TEMPERATURE, seed=0)
@@ -201,6 +210,10 @@ def main():
           f"gradient checkpointing in {cfg_path.name}: {bool(model_cfg.get('gradient_checkpointing'))}", flush=True)
     if args.part == "step":
         compare_step(args, learner, tokenizer, bool(model_cfg.get("gradient_checkpointing")))
+    elif args.part == "memory":
+        turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
+        seconds, _ = timed(lambda: learner.step(turns))
+        print(json.dumps({"s": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     else:
         parallel_learners(args, path, model_cfg, algo, learner, tokenizer)
 
@@ -280,6 +293,23 @@ def parallel_learners(args, path, model_cfg, algo, learner, tokenizer):
     print(f"{k} learners x {args.turns} turns ({positions} positions): one after another {sequential:.1f} s "
           f"({args.threads} threads)   at once {parallel:.1f} s (Ray actors, {threads} thread each)   "
           f"speed-up {sequential / parallel:.2f}x", flush=True)
+
+
+def memory_by_setting(args):
+    """One learner step per (micro-batch, gradient checkpointing), each in a fresh process (peak RSS
+    only grows within a process)."""
+    import subprocess
+    import sys
+
+    print(f"# bench/learner.py --part memory  model={args.model} fp32  threads={args.threads}  "
+          f"{args.turns} turns, one Learner.step per line, each in a fresh process")
+    print(f"{'micro-batch':>11} {'checkpointing':>13} {'step s':>7} {'peak RSS MB':>12}")
+    for mb, ckpt in [(4, 1), (4, 0), (2, 1), (2, 0)]:
+        out = subprocess.run([sys.executable, __file__, "--part", "memory", "--model", args.model,
+                              "--turns", str(args.turns), "--threads", str(args.threads), "--micro-batch", str(mb),
+                              "--checkpointing", str(ckpt)], check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"{mb:>11} {'on' if ckpt else 'off':>13} {r['s']:7.1f} {r['peak_mb']:12.0f}", flush=True)
 
 
 if __name__ == "__main__":
