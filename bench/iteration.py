@@ -3,6 +3,7 @@
     python bench/iteration.py                          # experiment=comas, 1 iteration, this tree
     python bench/iteration.py --before a57533a         # the same iteration on that commit, then here
     python bench/iteration.py -- model=tiny population.games_per_iteration=4   # any train overrides
+    python bench/iteration.py --before a57533a --also "model.rollout_dtype=bfloat16 model.autocast=true"
 
 Each side runs `coevo train` (iterations=1, wandb off) in its own process, with the side's code
 first on PYTHONPATH (`--before` checks the commit out into a temporary git worktree). It prints
@@ -73,6 +74,8 @@ def phase_seconds(r: dict) -> dict[str, float | None]:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", help="a commit to run the same iteration on first")
+    ap.add_argument("--also", metavar="OVERRIDES",
+                    help='this tree once more with these extra overrides, e.g. "model.rollout_dtype=bfloat16"')
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
@@ -88,29 +91,34 @@ def main():
                            check=True, capture_output=True)
             sides[f"before ({args.before})"] = run_side(worktree, args.overrides)
         sides["this tree"] = run_side(REPO, args.overrides)
+        if args.also:
+            sides["this tree, --also"] = run_side(REPO, [*args.overrides, *args.also.split()])
     finally:
         if worktree is not None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
 
     names = list(sides)
     table = {n: phase_seconds(r) for n, r in sides.items()}
-    print(f"one iteration of: experiment=comas {' '.join(args.overrides)}")
-    print(f"{'seconds':<40}" + "".join(f"{n:>22}" for n in names) + ("      ratio" if len(names) == 2 else ""))
+    print(f"one iteration of: experiment=comas {' '.join(args.overrides)}" +
+          (f"   (--also: {args.also})" if args.also else ""))
+    # ratios: the first side's seconds over each other side's (> 1: faster than the first)
+    print(f"{'seconds':<40}" + "".join(f"{n:>22}" for n in names) +
+          "".join(f"{f'ratio {j + 1}':>10}" for j in range(1, len(names))))
     for key in [*PHASES, "iteration", "setup (Ray, actors, iteration-0 eval)"]:
         vals = [table[n][key] for n in names]
         cells = "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals)
-        ratio = f"{vals[0] / vals[1]:9.2f}x" if len(vals) == 2 and None not in vals and vals[1] > 0 else ""
-        print(f"{key:<40}{cells}{ratio}")
+        ratios = "".join(f"{vals[0] / v:9.2f}x" if None not in (vals[0], v) and v > 0 else f"{'':>10}"
+                         for v in vals[1:])
+        print(f"{key:<40}{cells}{ratios}")
     for key, label in [("rollout/completion_tokens", "completion tokens"), ("rollout/games", "games"),
                        ("perf/tokens_per_s", "generate tokens/s")]:
         vals = [sides[n].get(key) for n in names]
         print(f"{label:<40}" + "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals))
-    if len(names) == 2:
-        it = [table[n]["iteration"] for n in names]
-        tok = [sides[n]["rollout/completion_tokens"] for n in names]
-        print(f"iteration time, before / this tree: {it[0] / it[1]:.2f}x; "
-              f"per generated token: {(it[0] / tok[0]) / (it[1] / tok[1]):.2f}x")
-
+    it = [table[n]["iteration"] for n in names]
+    tok = [sides[n]["rollout/completion_tokens"] for n in names]
+    for n, i, t in list(zip(names, it, tok))[1:]:
+        print(f"iteration time, {names[0]} / {n}: {it[0] / i:.2f}x; "
+              f"per generated token: {(it[0] / tok[0]) / (i / t):.2f}x")
 
 if __name__ == "__main__":
     main()
