@@ -30,6 +30,10 @@ def test_train_writes_the_run_dir(tmp_path, capsys):
                 "perf/tokens_per_s", "rollout/generate_calls", "arbiter/score_parse_rate"]:
         assert key in rows[1], key
     assert "eval/accuracy/agent_0" in rows[0] and "eval/accuracy/agent_0" in rows[2]
+    # where an iteration's time went: the phases, eval only where it ran, all within the iteration
+    phases = ["perf/rollout_s", "perf/arbiter_s", "perf/learn_s", "perf/sync_s"]
+    assert all(k in rows[1] for k in phases) and "perf/eval_s" not in rows[1] and "perf/eval_s" in rows[2]
+    assert sum(rows[2][k] for k in [*phases, "perf/eval_s"]) <= rows[2]["perf/iteration_s"]
     # batching: 6 games x 3 turns, but one generate call per tick (solver, evaluator, scorer)
     assert rows[1]["rollout/turns"] == 18 and rows[1]["rollout/generate_calls"] == 3
     transcripts = [json.loads(line) for line in (run / "transcripts.jsonl").read_text().splitlines()]
