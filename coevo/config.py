@@ -40,9 +40,9 @@ class ModelConfig(Strict):
     rollout_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     learner_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     autocast: bool | Literal["auto"] = "auto"  # learner forward under bf16 autocast; auto = on CUDA only
-    # learners recompute activations layer by layer in the backward pass: measured on SmolLM2,
-    # 12 turns of ~400 tokens, micro-batch 4: peak 5.3 GB -> 3.5 GB for 1.3x the step time
-    # (micro-batch 2 without it: 3.8 GB and faster than either; bench/learner.py)
+    # learners recompute activations layer by layer in the backward pass: on SmolLM2, 12 turns of
+    # ~400 tokens, micro-batch 4: peak 6.5 GB -> 3.3 GB for 1.2x the step time (micro-batch 2
+    # without it: 3.9 GB and faster than either; bench/learner.py --part memory)
     gradient_checkpointing: bool = False
     lora: LoraSettings | None = Field(default_factory=LoraSettings)  # null = full-weight agents (not supported yet)
     max_prompt_tokens: int = Field(1024, ge=16)
