@@ -104,7 +104,7 @@ class AlgoConfig(Strict):
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
     ppo_epochs: int = Field(1, ge=1)
-    micro_batch_size: int = Field(2, ge=1)
+    micro_batch_size: int = Field(2, ge=1)  # sized for CPU memory (configs/algo); raise it on a GPU
 
     @field_validator("advantage")
     @classmethod

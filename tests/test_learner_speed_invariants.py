@@ -15,8 +15,9 @@ REWARDS = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0]
 GROUPS = ["a", "a", "b", "b", "c", "c"]
 
 
-def sgd_learner(path, micro_batch_size):
-    algo = {**ALGO, "micro_batch_size": micro_batch_size, "advantage": "grpo", "max_grad_norm": 1e9}
+def sgd_learner(path, micro_batch_size, sft_coef=0.0):
+    algo = {**ALGO, "micro_batch_size": micro_batch_size, "advantage": "grpo", "max_grad_norm": 1e9,
+            "sft_coef": sft_coef}
     learner = Learner("agent_0", path, MODEL_CFG, algo, temperature=1.0, seed=0)
     learner.optimizer = torch.optim.SGD(learner.params, lr=1.0)
     return learner
@@ -26,9 +27,11 @@ def adapters_close(a, b, atol=1e-6):
     return all(torch.allclose(a[k], b[k], atol=atol, rtol=0) for k in a)
 
 
-def test_micro_batch_size_does_not_change_the_update(tiny_model_path):
-    # the loss is a token mean over the whole batch, whatever the micro-batches hold
-    two, four = sgd_learner(tiny_model_path, 2), sgd_learner(tiny_model_path, 4)
+@pytest.mark.parametrize("sft_coef", [0.0, 0.15])
+def test_micro_batch_size_does_not_change_the_update(tiny_model_path, sft_coef):
+    # the loss is a token mean over the whole batch, whatever the micro-batches hold; spc's SFT
+    # term (sft_coef > 0) a mean over the winners' tokens of the whole batch
+    two, four = sgd_learner(tiny_model_path, 2, sft_coef), sgd_learner(tiny_model_path, 4, sft_coef)
     turns = ragged_turns(two, LENGTHS, REWARDS, GROUPS)
     start = two.adapter()
     m2, m4 = two.step(turns), four.step(turns)

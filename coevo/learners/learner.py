@@ -1,7 +1,7 @@
 """One agent's learner: its own copy of the frozen base, its LoRA adapter, its optimizer.
 
-The driver runs one `Learner` per trainable agent as a Ray actor (`LearnerActor`), so all agents
-step in parallel. A step is: advantages from the arbiter's rewards -> PPO-style loss against the
+The driver runs one `Learner` per trainable agent as a Ray actor (`LearnerActor`), so agents can
+step at the same time (or one after another on few cores: `population.parallel_learners`). A step is: advantages from the arbiter's rewards -> PPO-style loss against the
 rollout's sampling logprobs (optionally KL to the base with the adapter switched off, which costs
 no second model) -> one optimizer step. Only the adapter's weights ever leave the actor.
 """
@@ -88,6 +88,7 @@ class Learner:
         rewards = torch.tensor([t.reward for t in turns], dtype=torch.float32)
         advantages = self.advantage_fn(rewards, [t.group for t in turns])
         n_tokens = sum(len(t.completion_ids) for t in turns)
+        win_tokens = sum(len(t.completion_ids) for t in turns if t.reward > 0)
         # Advantages are computed above on the original order (groups); micro-batches only permute rows.
         lengths = [len(t.prompt_ids) + len(t.completion_ids) for t in turns]
         micro_batches = length_sorted_micro_batches(lengths, self.algo["micro_batch_size"])
@@ -103,12 +104,16 @@ class Learner:
                 if self.algo["kl_coef"] > 0:
                     with torch.no_grad(), self.model.disable_adapter():
                         ref, _ = self._logprobs(chunk)
+                weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
+                # the SFT term (on winners) is a mean over the winners' tokens of the whole batch:
+                # its coefficient is rescaled so that, times `weight`, it counts this chunk's share
+                chunk_win = sum(len(t.completion_ids) for t in chunk if t.reward > 0)
+                sft_coef = self.algo["sft_coef"] * chunk_win / win_tokens / weight if win_tokens else 0.0
                 loss, stats = self.loss_fn(
                     logprobs, old, adv.to(logprobs.device), mask.float(), clip_eps=self.algo["clip_eps"],
-                    ref_logprobs=ref, kl_coef=self.algo["kl_coef"], sft_coef=self.algo["sft_coef"],
+                    ref_logprobs=ref, kl_coef=self.algo["kl_coef"], sft_coef=sft_coef,
                     sft_mask=torch.tensor([t.reward > 0 for t in chunk], device=logprobs.device),  # SFT on winners
                 )
-                weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
                 (loss * weight).backward()
                 for k, v in stats.items():
                     totals[k] = totals.get(k, 0.0) + float(v) * weight / self.algo["ppo_epochs"]

@@ -103,7 +103,7 @@ class HFPolicies:
         self.tokenizer = load_tokenizer(path)
         self.model = load_base(path, dtype, device)
         self.model.eval()
-        # every agent's adapter stacked in each layer, so a mixed batch costs about one adapter
+        # every agent's adapter stacked in each layer: a mixed batch in three ops a layer
         self.lora = MultiLora(self.model, agents, lora) if lora else None
         self.agents = list(agents) if lora else []
         self.device = pick_device(device)

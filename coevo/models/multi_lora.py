@@ -61,9 +61,6 @@ class MultiLoraLinear(nn.Module):
         n_cols, w = router.n * router.r, base.weight
         self.register_buffer("A", torch.zeros(n_cols, base.in_features, dtype=w.dtype, device=w.device))
         self.register_buffer("B_t", torch.zeros(n_cols, base.out_features, dtype=w.dtype, device=w.device))
-        r = router.r
-        self.A_k = [self.A[k * r:(k + 1) * r] for k in range(router.n)]  # views: no slicing per call
-        self.B_k = [self.B_t[k * r:(k + 1) * r] for k in range(router.n)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.linear(x, self.weight, self.bias)
@@ -71,8 +68,9 @@ class MultiLoraLinear(nn.Module):
         if k is None and route is None:
             return out
         flat_x, flat_out = x.reshape(-1, x.shape[-1]), out.view(-1, out.shape[-1])
-        if k is not None:
-            flat_out.addmm_(F.linear(flat_x, self.A_k[k]), self.B_k[k], alpha=self.scaling)
+        if k is not None:  # slices taken here, so they follow the buffers through .to(device)
+            rows = slice(k * self.router.r, (k + 1) * self.router.r)
+            flat_out.addmm_(F.linear(flat_x, self.A[rows]), self.B_t[rows], alpha=self.scaling)
         else:
             h = F.linear(x, self.A).mul_(route)  # [B, L, n*r]: other adapters' columns zeroed
             flat_out.addmm_(h.view(-1, h.shape[-1]), self.B_t, alpha=self.scaling)

@@ -106,7 +106,7 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int
     """Run every prompt once; returns the last-position logits [B, V], a cache holding all rows
     right-aligned in buffers of width max(len) + headroom, and the attention mask [B, max(len)]."""
     width = max(len(p) for p in prompts)
-    logits, keys, values = [], [], []
+    logits, buffers, row = [], None, 0
     for chunk in _chunks([len(p) for p in prompts], PREFILL_TOKENS):
         if use_rows is not None:
             use_rows(chunk)
@@ -117,22 +117,16 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int
         out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
                     use_cache=True, logits_to_keep=1, **{cache_arg: cache})
         logits.append(out.logits[:, -1])
-        keys.append([layer.keys for layer in cache.layers])
-        values.append([layer.values for layer in cache.layers])
-    layers = []
-    for li in range(len(keys[0])):
-        k0 = keys[0][li]
-        shape = (len(prompts), k0.shape[1], width + headroom, k0.shape[3])
-        k_buf, v_buf = k0.new_zeros(shape), k0.new_zeros(shape)
-        row = 0
-        for ck, cv in zip(keys, values):  # right-align each chunk: its left padding grows to `width`
-            b, w = ck[li].shape[0], ck[li].shape[2]
-            k_buf[row:row + b, :, width - w:width] = ck[li]
-            v_buf[row:row + b, :, width - w:width] = cv[li]
-            row += b
-        layers.append(BufferLayer(k_buf, v_buf, width))
+        if buffers is None:  # shapes from the first chunk; every row of the batch gets a slot
+            buffers = [tuple(t.new_zeros(len(prompts), t.shape[1], width + headroom, t.shape[3])
+                             for t in (layer.keys, layer.values)) for layer in cache.layers]
+        # right-align the chunk: its left padding grows to `width`; its own cache is dropped here
+        for (k_buf, v_buf), layer in zip(buffers, cache.layers):
+            k_buf[row:row + len(chunk), :, width - chunk_width:width] = layer.keys
+            v_buf[row:row + len(chunk), :, width - chunk_width:width] = layer.values
+        row += len(chunk)
     cache = DynamicCache()
-    cache.layers = layers
+    cache.layers = [BufferLayer(k_buf, v_buf, width) for k_buf, v_buf in buffers]
     attention = _left_pad([[0] * len(p) for p in prompts], width, 0)[1].to(device)
     return torch.cat(logits), cache, attention
 
@@ -140,8 +134,8 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int
 def _draw(logp: torch.Tensor) -> torch.Tensor:
     """One token per row from softmax probabilities, by inverse CDF: one uniform number per row
     (torch.multinomial draws an exponential per vocabulary entry, 6% of a comas rollout)."""
-    cdf = logp.exp().cumsum(-1)
-    u = torch.rand(cdf.shape[0], 1, device=cdf.device) * cdf[:, -1:]
+    cdf = logp.double().exp().cumsum(-1)  # float32 sums over 49k entries misdraw the tail
+    u = torch.rand(cdf.shape[0], 1, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
     # right=True: a token of probability 0 (its cdf equals its predecessor's) is never drawn
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
 
