@@ -1,9 +1,10 @@
 """One agent's learner: its own copy of the frozen base, its LoRA adapter, its optimizer.
 
 The driver runs one `Learner` per trainable agent as a Ray actor (`LearnerActor`), so agents can
-step at the same time (or one after another on few cores: `population.parallel_learners`). A step is: advantages from the arbiter's rewards -> PPO-style loss against the
-rollout's sampling logprobs (optionally KL to the base with the adapter switched off, which costs
-no second model) -> one optimizer step. Only the adapter's weights ever leave the actor.
+step at the same time (or one after another on few cores: `population.parallel_learners`). A step
+is: advantages from the arbiter's rewards -> PPO-style loss against the rollout's sampling logprobs
+(optionally KL to the base with the adapter switched off, which costs no second model) -> one
+optimizer step. Only the adapter's weights ever leave the actor.
 """
 from __future__ import annotations
 

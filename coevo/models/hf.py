@@ -14,11 +14,8 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from coevo.episode import BASE_AGENT
 from coevo.models.multi_lora import MultiLora
 from coevo.models.sampling import StopStrings, sample
-
-BASE = BASE_AGENT  # rows of this agent (and any agent without an adapter) use the bare base
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -105,7 +102,6 @@ class HFPolicies:
         self.model.eval()
         # every agent's adapter stacked in each layer: a mixed batch in three ops a layer
         self.lora = MultiLora(self.model, agents, lora) if lora else None
-        self.agents = list(agents) if lora else []
         self.device = pick_device(device)
         self.max_prompt_tokens = max_prompt_tokens
         self.system_prompt = system_prompt

@@ -34,6 +34,10 @@ class Router:
         self.single: int | None = None  # every row on this one adapter
         self.route: torch.Tensor | None = None  # [B, 1, n*r] 0/1 columns of each row of a mixed batch
 
+    def cols(self, k: int) -> slice:
+        """Adapter k's rows of the stacked A and B."""
+        return slice(k * self.r, (k + 1) * self.r)
+
     def set_rows(self, slots: list[int | None], dtype: torch.dtype, device) -> None:
         """slots[b]: the adapter index of row b, or None for the bare base."""
         self.single, self.route = None, None
@@ -46,7 +50,7 @@ class Router:
         route = torch.zeros(len(slots), 1, self.n * self.r, dtype=dtype, device=device)
         for b, k in enumerate(slots):
             if k is not None:
-                route[b, 0, k * self.r:(k + 1) * self.r] = 1
+                route[b, 0, self.cols(k)] = 1
         self.route = route
 
 class MultiLoraLinear(nn.Module):
@@ -69,7 +73,7 @@ class MultiLoraLinear(nn.Module):
             return out
         flat_x, flat_out = x.reshape(-1, x.shape[-1]), out.view(-1, out.shape[-1])
         if k is not None:  # slices taken here, so they follow the buffers through .to(device)
-            rows = slice(k * self.router.r, (k + 1) * self.router.r)
+            rows = self.router.cols(k)
             flat_out.addmm_(F.linear(flat_x, self.A[rows]), self.B_t[rows], alpha=self.scaling)
         else:
             h = F.linear(x, self.A).mul_(route)  # [B, L, n*r]: other adapters' columns zeroed
@@ -95,13 +99,12 @@ class MultiLora:
 
     def __init__(self, model: nn.Module, agents: list[str], lora: dict):
         self.agents = list(agents)
-        self.r = lora["r"]
-        self.router = Router(len(agents), self.r)
+        self.router = Router(len(agents), lora["r"])
         self.layers: dict[str, MultiLoraLinear] = {}
         for name in _targets(model, lora["target_modules"]):
             parent_name, _, child = name.rpartition(".")
             parent = model.get_submodule(parent_name)
-            layer = MultiLoraLinear(getattr(parent, child), self.router, lora["alpha"] / self.r)
+            layer = MultiLoraLinear(getattr(parent, child), self.router, lora["alpha"] / lora["r"])
             setattr(parent, child, layer)
             self.layers[name] = layer
 
@@ -109,10 +112,6 @@ class MultiLora:
         """Route row b to agents[b]'s adapter (an agent without one, e.g. `__base__`, gets none)."""
         slot = {a: k for k, a in enumerate(self.agents)}
         self.router.set_rows([slot.get(a) for a in agents], dtype, device)
-
-    def _cols(self, agent: str) -> slice:
-        k = self.agents.index(agent)
-        return slice(k * self.r, (k + 1) * self.r)
 
     def set_state(self, agent: str, state: dict[str, torch.Tensor]) -> None:
         """Load one agent's adapter from a peft state dict ({prefix}{module}.lora_A/B.weight)."""
@@ -122,7 +121,7 @@ class MultiLora:
             extra, missing = sorted(lora_keys - expected), sorted(expected - lora_keys)
             raise ValueError(f"adapter state for {agent!r} does not fit this model: "
                              f"unexpected keys {extra[:3]}, missing keys {missing[:3]}")
-        cols = self._cols(agent)
+        cols = self.router.cols(self.agents.index(agent))
         with torch.no_grad():
             for name, layer in self.layers.items():
                 layer.A[cols] = state[f"{PEFT_PREFIX}{name}.lora_A.weight"].to(layer.A.dtype)
@@ -130,7 +129,7 @@ class MultiLora:
 
     def state(self, agent: str) -> dict[str, torch.Tensor]:
         """One agent's adapter as a peft state dict (float32, on the CPU)."""
-        cols = self._cols(agent)
+        cols = self.router.cols(self.agents.index(agent))
         out = {}
         for name, layer in self.layers.items():
             out[f"{PEFT_PREFIX}{name}.lora_A.weight"] = layer.A[cols].float().cpu().clone()
