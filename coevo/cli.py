@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   coevo train experiment=comas model=tiny iterations=2 run_dir=/tmp/run seed=0
   coevo train experiment=comas run_dir=runs/comas resume=true   # continue a killed run
   coevo eval run_dir=runs/comas                     # held-out accuracy of the last checkpoint
+  coevo tournament experiment=tictactoe model=tiny out_dir=runs/cup \
+        tournament.players=[scripted:minimax,scripted:random,base] tournament.games_per_pairing=8
   coevo models fetch smollm2-135m
 """
 
@@ -32,6 +34,15 @@ def cmd_eval(args) -> int:
     from coevo.evaluate import evaluate_run
 
     print(evaluate_run(load_config(args.overrides)))
+    return 0
+
+
+def cmd_tournament(args) -> int:
+    from coevo.tournament import run_tournament
+
+    out_dir = run_tournament(load_config(args.overrides))
+    print((out_dir / "ratings.md").read_text())
+    print(f"tournament dir: {out_dir}")
     return 0
 
 
@@ -79,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "train; run_dir picks the run (its latest checkpoint; none = untrained).")
     e.add_argument("overrides", nargs="*")
     e.set_defaults(fn=cmd_eval)
+    tn = sub.add_parser("tournament", help="rate players (base, checkpoints, scripted) against each other",
+                        description="Play every pair of tournament.players in the experiment's game, rotating "
+                                    "seats, and rate them with openskill. Same overrides as train, plus "
+                                    "tournament.* and out_dir; see configs/tournament/default.yaml.",
+                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tn.add_argument("overrides", nargs="*", help="e.g. experiment=tictactoe tournament.players=[base,scripted:random]")
+    tn.set_defaults(fn=cmd_tournament)
     r = sub.add_parser("report", help="print the summary table of a run directory",
                        description="Per-agent reward, accuracy before/after, tokens/s of a run.")
     r.add_argument("run_dir")

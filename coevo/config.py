@@ -185,6 +185,28 @@ class RayConfig(Strict):
     num_cpus: int | None = Field(None, ge=1)
 
 
+RATING_MODELS = ("plackett_luce", "bradley_terry_full", "bradley_terry_part", "thurstone_mosteller_full",
+                 "thurstone_mosteller_part")
+
+
+class TournamentConfig(Strict):
+    """`coevo tournament`: who plays, how often, and how they are rated (coevo/tournament)."""
+
+    # `base`, `RUN_DIR:AGENT`, `RUN_DIR@ITER:AGENT` or `scripted:NAME` (a player the game ships)
+    players: list[str] = Field(default_factory=list)
+    games_per_pairing: int = Field(2, ge=1)  # a multiple of the seatings a pair has (2 in a 2-seat game)
+    schedule: Literal["round_robin", "swiss"] = "round_robin"
+    rounds: int | None = Field(None, ge=1)  # swiss only; None: ceil(log2(players))
+    # games with more than 2 seats: `cycle` seats the pair alternately (A, B, A, ...), `base` puts
+    # the frozen base model in the seats the pair does not hold
+    fill: Literal["cycle", "base"] = "cycle"
+    rating: Literal[RATING_MODELS] = "plackett_luce"  # openskill model
+    # skill drift per game (openskill's tau). Tournament players are fixed checkpoints: 0. openskill's
+    # default 25/300 suits a changing player and keeps sigma above ~3.5 however many games are played
+    tau: float = Field(0.0, ge=0.0)
+    split: Literal["train", "test"] = "test"  # which task split the games draw their questions from
+
+
 class Config(Strict):
     experiment: str = "custom"
     seed: int = 0
@@ -203,6 +225,8 @@ class Config(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     logger: LoggerConfig = Field(default_factory=LoggerConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    tournament: TournamentConfig = Field(default_factory=TournamentConfig)
+    out_dir: str | None = None  # where `coevo tournament` writes; None: runs/tournament-<experiment>
 
     @model_validator(mode="after")
     def _base_roles_of_the_game(self):

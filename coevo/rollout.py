@@ -1,17 +1,20 @@
 """Play many game instances at once: one batched `generate` per tick.
 
 A tick collects the pending turn of every unfinished game, sends all of them to the policies in a
-single `generate` call (each row on its agent's adapter) and steps every game with its completion.
+single `generate` call (each row on its agent's adapter; scripted players answer without the
+model) and steps every game with its completion.
 Games never see the model and the model never sees a game: text goes in, text comes out.
 """
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import games
 from coevo.episode import BASE_AGENT, Episode, Turn
+from games.scripted import ScriptedPlayer
 
 
 @dataclass
@@ -69,10 +72,15 @@ def plan_games(game_name: str, game_options: dict, agents: list[str], n_games: i
     return plans
 
 
-def play(policies, game_name: str, game_options: dict, plans: list[GamePlan],
-         temperature: float) -> tuple[list[Episode], RolloutStats]:
-    """Play every planned game to the end; returns finished Episodes in plan order."""
+def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], temperature: float,
+         scripted: Mapping[str, ScriptedPlayer] | None = None) -> tuple[list[Episode], RolloutStats]:
+    """Play every planned game to the end; returns finished Episodes in plan order.
+
+    `scripted` maps agent names to scripted players (games/scripted.py): their seats answer in the
+    same tick, from the game's state, without a model call; their turns are never trained."""
+    scripted = scripted or {}
     envs = [games.make(game_name, **game_options) for _ in plans]
+    rngs = [random.Random(f"{plan.seed}/scripted") for plan in plans]  # scripted players' own dice
     episodes = []
     for env, plan in zip(envs, plans):
         env.reset(seed=plan.seed, options={"task": plan.task})
@@ -93,36 +101,49 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan],
         active = sorted({i for i, _, _ in rows})
         if not rows:
             break
-        t0 = time.perf_counter()
-        completions = policies.generate(
-            agents=[plans[i].seats[seat] for i, seat, _ in rows],
-            prompts=[obs for _, _, obs in rows],
-            max_new_tokens=[envs[i].max_new_tokens(seat) for i, seat, _ in rows],
-            stop=[envs[i].stop_strings(seat) for i, seat, _ in rows],
-            prefixes=[envs[i].response_prefix(seat) for i, seat, _ in rows],
-            temperature=temperature,
-        )
-        stats.generate_s += time.perf_counter() - t0
-        stats.generate_calls += 1
-        for (i, seat, obs), c in zip(rows, completions):
+        # scripted seats answer now, from the state their observation shows; the rest in one batch
+        actions: list[str | None] = [
+            scripted[plans[i].seats[seat]](envs[i], seat, rngs[i]) if plans[i].seats[seat] in scripted else None
+            for i, seat, _ in rows]
+        model_rows = [k for k, a in enumerate(actions) if a is None]
+        completions: dict[int, object] = {}
+        if model_rows:
+            t0 = time.perf_counter()
+            batch = [rows[k] for k in model_rows]
+            outs = policies.generate(
+                agents=[plans[i].seats[seat] for i, seat, _ in batch],
+                prompts=[obs for _, _, obs in batch],
+                max_new_tokens=[envs[i].max_new_tokens(seat) for i, seat, _ in batch],
+                stop=[envs[i].stop_strings(seat) for i, seat, _ in batch],
+                prefixes=[envs[i].response_prefix(seat) for i, seat, _ in batch],
+                temperature=temperature,
+            )
+            stats.generate_s += time.perf_counter() - t0
+            stats.generate_calls += 1
+            for k, c in zip(model_rows, outs):
+                i, seat, _ = rows[k]
+                completions[k] = c
+                actions[k] = envs[i].response_prefix(seat) + c.text  # the prefilled start is part of the move
+        for k, (i, seat, obs) in enumerate(rows):
             env = envs[i]
             if env.game_over:
                 continue  # an earlier move of this batch ended the game (a forfeit): drop the rest
             if env.agent_selection != seat:
                 raise RuntimeError(f"{game_name}: concurrent_agents() promised {seat} would act, "
                                    f"but it is {env.agent_selection}'s turn")
-            action = env.response_prefix(seat) + c.text  # the prefilled start is part of the move
+            c = completions.get(k)
             episodes[i].turns.append(Turn(
-                agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=action,
-                prompt_ids=c.prompt_ids, completion_ids=c.completion_ids, logprobs=c.logprobs,
-                group=f"{plans[i].task.id}/{seat}",
+                agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=actions[k],
+                prompt_ids=c.prompt_ids if c else [], completion_ids=c.completion_ids if c else [],
+                logprobs=c.logprobs if c else [], group=f"{plans[i].task.id}/{seat}", train=c is not None,
             ))
-            env.step(action)
+            env.step(actions[k])
             for s, r in env.rewards.items():
                 episodes[i].native_rewards[s] += float(r)
             stats.turns += 1
-            stats.prompt_tokens += len(c.prompt_ids)
-            stats.completion_tokens += len(c.completion_ids)
+            if c:
+                stats.prompt_tokens += len(c.prompt_ids)
+                stats.completion_tokens += len(c.completion_ids)
     for env in envs:
         env.close()
     return episodes, stats

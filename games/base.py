@@ -12,7 +12,8 @@ A game subclasses `TextGame` and provides:
 The base does the rest: agents, rewards, terminations, `step` (with PettingZoo's dead-agent
 `step(None)` rule), `reset(seed, options={"task": Task})`, spaces, sanitising, `render`, and the
 hooks the rollout uses: `task`, `task_source`, `outcome`, `max_new_tokens(agent)`,
-`stop_strings(agent)`, `role(agent)`, `concurrent_agents()`.
+`stop_strings(agent)`, `role(agent)`, `concurrent_agents()`, and `rank(outcome, native_rewards)`
+(how a finished game orders its seats, for tournament ratings; default: by native reward).
 
 A game whose next few moves do not see each other (independent samples, one debate round, the
 solver samples of spc) overrides `concurrent_agents()` to list them, so the rollout generates them
@@ -106,6 +107,11 @@ class TextGameOptions(BaseModel):
         if bad:
             raise ValueError(f"max_new_tokens must be >= 1, got {bad}")
         return {**cls.model_fields["max_new_tokens"].get_default(call_default_factory=True), **v}
+
+
+def rank_by_score(scores: Mapping[str, float]) -> dict[str, int]:
+    """Competition ranking, higher score first: {a: 3, b: 3, c: 1} -> {a: 1, b: 1, c: 3}."""
+    return {k: 1 + sum(other > v for other in scores.values()) for k, v in scores.items()}
 
 
 @lru_cache(maxsize=None)
@@ -263,6 +269,13 @@ class TextGame(AECEnv):
 
     def _compose_outcome(self) -> dict[str, Any]:
         return {**self._outcome(), "illegal_moves": copy.deepcopy(self._illegal), "truncated": self._truncated}
+
+    def rank(self, outcome: dict[str, Any], native_rewards: Mapping[str, float]) -> dict[str, int]:
+        """How a finished game ranks its seats: {seat: rank}, 1 the best, tied seats sharing a
+        rank (a draw). Tournaments rate players from it. Default: by the native rewards summed
+        over the game, higher is better. A game whose result is not its rewards (a judge's
+        verdict, a solved flag) overrides this."""
+        return rank_by_score({s: float(native_rewards.get(s, 0.0)) for s in self.possible_agents})
 
     def render(self) -> str:
         """The transcript so far as text."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from pettingzoo.env_registry.exceptions import PettingZooRegistryError
 from pydantic import BaseModel
 
 from games.base import TextGame
+from games.scripted import ScriptedPlayer
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class GameSpec:
     summary: str  # one line for `coevo` listings and docs
     # (options, agent names) -> why this population cannot play the game, or None; run by config
     check_population: Callable[[Any, list[str]], str | None] | None = None
+    # policies the game ships that play without a model (games/scripted.py): tournament baselines
+    players: Mapping[str, ScriptedPlayer] = field(default_factory=dict)
 
     @property
     def entry_point(self) -> str | Callable[..., TextGame]:

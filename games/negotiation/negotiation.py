@@ -73,6 +73,9 @@ Outcome (`env.outcome`, also `infos[agent]["outcome"]` at the end):
 
 Training rewards are the arbiter's (`coevo.arbiters.negotiation`): the same formula per round.
 
+Scripted players (tournament baselines): `concede_1`, `concede_2`, `concede_4` concede that many
+dollars a message, as seller or as buyer (`conceding_player`).
+
 Options (`Options`, pydantic, extra fields rejected): `item` ("balloon"), `cost` (8, below
 `opening_price`), `opening_price` (20), `buyer_budget` (10, below `opening_price`),
 `max_exchanges` (10), `moderator` ("rule" | "llm"), `rounds` (1), `feedback` (false),
@@ -364,6 +367,34 @@ class raw_env(TextGame):
 def env(**options: Any) -> raw_env:
     """The negotiation_v0 environment (no PettingZoo wrappers, as in comas_v0: they would hide the hooks)."""
     return raw_env(**options)
+
+def conceding_player(step: float):
+    """A scripted player that concedes `step` dollars a message, as seller or as buyer.
+
+    The seller asks `opening_price - step`, then `step` less each message, never below its
+    `cost`; the buyer offers half its budget, then `step` more each message, never above the
+    asking price. Against the same opponent, a player that concedes faster strikes worse deals:
+    tournaments of them have a known order (tests check it).
+    """
+
+    def player(env, seat: str, rng: random.Random) -> str:
+        o = env.options
+        said = sum(m["seat"] == seat for m in env.outcome["rounds"][-1]["messages"])
+        if env.role(seat) == "seller":
+            price = max(o.cost, o.opening_price - step * (said + 1))
+        elif env.role(seat) == "buyer":
+            price = min(o.opening_price, o.buyer_budget / 2 + step * said)
+        else:
+            raise ValueError(f"conceding players play seller or buyer, not {seat}")
+        return f"<offer>{money(price)[1:]}</offer>"
+
+    return player
+
+
+# Scripted players (tournament baselines, games/scripted.py)
+PLAYERS = {"concede_1": conceding_player(1.0), "concede_2": conceding_player(2.0),
+           "concede_4": conceding_player(4.0)}
+
 
 # Hand-worked games with known outcomes (run by games.testing.check_scripted). The first case has
 # no illegal moves and is the test kit's garbage baseline: with one exchange a round is always two

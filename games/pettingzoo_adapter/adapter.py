@@ -60,7 +60,8 @@ Per-game overrides are spec fields: `obs_to_text(env, agent, observation) -> str
 adapter game: `env.native` is the PettingZoo env, `env.legal_moves(agent, observation)` the legal
 {action: name}); `text_to_action(text, legal_actions) -> int | None`; `move_names` (one per
 action); `plane_names` (the board legend); `transpose_board` (draw `observation[i][j]` at column
-i, row j, as tic-tac-toe stores its board); `max_new_tokens` (per reply, default 8).
+i, row j, as tic-tac-toe stores its board); `max_new_tokens` (per reply, default 8); `players`
+(scripted players for tournaments, beside the generic `random` and `illegal` of `players.py`).
 
 Tasks: board games have no questions. Every game gets one placeholder task (id = the game id, so
 GRPO/RLOO groups are "one seat within one iteration"); there is no held-out set (`heldout` is empty).
@@ -184,6 +185,8 @@ class PettingZooSpec:
     obs_to_text: Callable[[PettingZooGame, str, Any], str] = default_obs_to_text
     text_to_action: Callable[[str, Mapping[int, str]], int | None] = default_text_to_action
     summary: str = ""
+    # scripted players of this game beyond the generic `random` and `illegal` (players.py)
+    players: Mapping[str, Callable] = field(default_factory=dict)
 
     def make_native(self) -> AECEnv:
         factory = self.native
@@ -240,9 +243,12 @@ class PettingZooGame(TextGame):
     @classmethod
     def game_spec(cls, env_fn: Callable[..., TextGame]) -> GameSpec:
         """The registry entry of this game, played through `env_fn` (a module-level function)."""
+        from games.pettingzoo_adapter.players import GENERIC_PLAYERS
+
         native = cls.SPEC.native if isinstance(cls.SPEC.native, str) else cls.SPEC.native.__module__
         return GameSpec(id=cls.SPEC.id, env_fn=env_fn, Options=cls.Options, roles=cls.FACTS.roles,
-                        summary=cls.SPEC.summary or f"{cls.SPEC.title} ({native}) through the PettingZoo adapter")
+                        summary=cls.SPEC.summary or f"{cls.SPEC.title} ({native}) through the PettingZoo adapter",
+                        players={**GENERIC_PLAYERS, **cls.SPEC.players})
 
     def max_new_tokens(self, agent: str) -> int:
         return self.options.max_new_tokens.get(self.role(agent), self.SPEC.max_new_tokens)

@@ -29,14 +29,50 @@ What `player_1` sees after X on 0 and O on 4 (X is always the viewer's own mark)
     Legal moves: 1, 2, 3, 5, 6, 7, 8
     It is your turn. Reply with the number of your move as <move>N</move>.
 
+Scripted players (tournament baselines): `minimax` (perfect play), `random`, `illegal`.
+
 Options: `illegal` ("forfeit" | "random"), `max_new_tokens` ({"player": 8} by default),
 `max_obs_chars`, `max_action_chars`. Outcome: see the adapter's docstring.
 """
 from __future__ import annotations
 
+import random
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from games.pettingzoo_adapter.adapter import PettingZooSpec, adapt
+
+LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+
+
+@lru_cache(maxsize=None)
+def _value(board: tuple[int, ...]) -> int:
+    """Game value for the side to move under perfect play: > 0 a win, 0 a draw, < 0 a loss, larger
+    the sooner a win comes (and the later a loss); `board` holds 1 for the mover's marks, -1 for
+    the opponent's, 0 for empty cells."""
+    if any(board[a] == board[b] == board[c] == -1 for a, b, c in LINES):
+        return -(1 + board.count(0))  # the opponent's last move made a line
+    empty = [i for i in range(9) if board[i] == 0]
+    if not empty:
+        return 0
+    return max(-_value(_after(board, i)) for i in empty)
+
+
+def _after(board: tuple[int, ...], cell: int) -> tuple[int, ...]:
+    """The board after the mover marks `cell`, seen by the other side."""
+    return tuple(-1 if i == cell else -v for i, v in enumerate(board))
+
+
+def minimax_player(env, seat: str, rng: random.Random) -> str:
+    """Perfect play: never loses, wins as soon as it can; among equally good moves, the lowest cell."""
+    planes = np.asarray(env.native.observe(seat)["observation"]).reshape(9, 2)  # cell k = action k
+    board = tuple(int(own) - int(other) for own, other in planes)
+    empty = [i for i in range(9) if board[i] == 0]
+    best = max(empty, key=lambda i: (-_value(_after(board, i)), -i))
+    return f"<move>{best}</move>"
+
 
 raw_env = adapt(PettingZooSpec(
     id="tictactoe_v0", native="pettingzoo.classic.tictactoe_v3:env", title="Tic-tac-toe",
@@ -44,6 +80,7 @@ raw_env = adapt(PettingZooSpec(
     agents=("player_1", "player_2"), max_turns=9,
     plane_names=("your marks", "your opponent's marks"),
     transpose_board=True,  # the native observation is indexed [column][row]
+    players={"minimax": minimax_player},
 ))
 
 
