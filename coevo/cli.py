@@ -47,9 +47,11 @@ def cmd_tournament(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from coevo.report import summary_table
+    from coevo.report import summary_table, write_report
 
+    page = write_report(args.run_dir, args.tournament)
     print(summary_table(args.run_dir))
+    print(f"report: {page}")
     return 0
 
 
@@ -97,9 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     tn.add_argument("overrides", nargs="*", help="e.g. experiment=tictactoe tournament.players=[base,scripted:random]")
     tn.set_defaults(fn=cmd_tournament)
-    r = sub.add_parser("report", help="print the summary table of a run directory",
-                       description="Per-agent reward, accuracy before/after, tokens/s of a run.")
+    r = sub.add_parser("report", help="write RUN_DIR/report/index.html (curves, transcripts) and print the summary",
+                       description="Per-agent reward, accuracy before/after, tokens/s of a run, and a static "
+                                   "HTML page with plots, a transcript browser and tournament results.")
     r.add_argument("run_dir")
+    r.add_argument("--tournament", metavar="DIR", help="a tournament's out_dir to show (default: RUN_DIR/tournament)")
     r.set_defaults(fn=cmd_report)
     m = sub.add_parser("models", help="list known models or fetch one into the local cache",
                        description="`list` known model names; `fetch NAME` downloads/builds it once "

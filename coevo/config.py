@@ -145,6 +145,15 @@ class ArbiterConfig(Strict):
         return self
 
 
+class LeagueConfig(Strict):
+    """Games against frozen snapshots of the agents (coevo/league.py)."""
+
+    snapshot_every: int = Field(0, ge=0)  # put every agent's adapter in the pool every k iterations; 0: no league
+    opponents: Literal["uniform", "latest", "rated", "none"] = "uniform"  # which snapshot a league game seats
+    share: float = Field(0.5, ge=0.0, le=1.0)  # fraction of the games (task groups) played against the pool
+    max_snapshots: int = Field(8, ge=1)  # pool size: the oldest snapshot leaves when a new one does not fit
+
+
 class PopulationConfig(Strict):
     agents: list[str] = Field(default_factory=lambda: ["agent_0", "agent_1", "agent_2"], min_length=1)
     seating: Literal["rotate", "fixed"] = "rotate"  # rotate: every agent plays every seat over a batch
@@ -158,6 +167,7 @@ class PopulationConfig(Strict):
     parallel_learners: bool | Literal["auto"] = "auto"
     # roles played by the frozen base model (no adapter, never trained), e.g. spc's solver
     base_roles: list[str] = Field(default_factory=list)
+    league: LeagueConfig = Field(default_factory=LeagueConfig)
 
     @field_validator("agents")
     @classmethod
@@ -166,6 +176,8 @@ class PopulationConfig(Strict):
             raise ValueError(f"agent names must be unique, got {v}")
         if "__base__" in v:
             raise ValueError("'__base__' names the frozen base model; choose another agent name")
+        if any(a == "league" or re.fullmatch(r"league_\d+", a) for a in v):
+            raise ValueError("league and league_<k> name the league's snapshots; choose another agent name")
         return v
 
 

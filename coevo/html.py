@@ -16,9 +16,15 @@ def esc(x) -> str:
 
 
 def fmt(x, digits: int = 3) -> str:
+    """Floats (also as read back from a CSV) to `digits` places; None and "" as "-"."""
+    if isinstance(x, str) and "." in x:
+        try:
+            x = float(x)
+        except ValueError:
+            return x
     if isinstance(x, float):
         return f"{x:.{digits}f}"
-    return "-" if x is None else str(x)
+    return "-" if x is None or x == "" else str(x)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence]) -> str:

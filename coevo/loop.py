@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ray
 import yaml
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import games
@@ -21,6 +22,7 @@ from coevo.checkpoint import latest_checkpoint, load_driver_state, save_checkpoi
 from coevo.config import Config, ConfigError
 from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
+from coevo.league import League
 from coevo.models.store import resolve_model
 from coevo.rollout import plan_games
 from coevo.rollout_worker import RolloutActor
@@ -47,11 +49,14 @@ def mean(xs) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def reward_metrics(episodes) -> dict[str, float]:
-    """`reward/<agent>` over all its turns and `reward/<agent>/<role>` per role it played."""
+def reward_metrics(episodes, skip=()) -> dict[str, float]:
+    """`reward/<agent>` over all its turns and `reward/<agent>/<role>` per role it played
+    (agents in `skip`, the league's frozen snapshots, have none)."""
     by_key: dict[str, list[float]] = {}
     for ep in episodes:
         for t in ep.turns:
+            if t.agent in skip:
+                continue
             role = t.seat.rsplit("_", 1)[0]
             by_key.setdefault(f"reward/{t.agent}", []).append(t.reward)
             by_key.setdefault(f"reward/{t.agent}/{role}", []).append(t.reward)
@@ -79,6 +84,20 @@ class PhaseClock:
 def arbiter_state(arbiter) -> dict:
     """What a stateful arbiter (soar's fixed hard set) needs to resume, as JSON; {} for the rest."""
     return {"arbiter": arbiter.state_dict()} if hasattr(arbiter, "state_dict") else {}
+
+
+LEAGUE_DIR = "league"  # in a checkpoint: the snapshots' adapters, one folder per rollout slot
+
+
+def save_snapshots(directory: str, league: League, rollout) -> None:
+    states = ray.get(rollout.adapters.remote([s.slot for s in league.pool]))
+    for slot, state in states.items():
+        (Path(directory) / slot).mkdir(parents=True, exist_ok=True)
+        save_file(state, str(Path(directory) / slot / "adapter.safetensors"))
+
+
+def load_snapshots(ckpt: Path, league: League) -> dict:
+    return {s.slot: load_file(str(ckpt / LEAGUE_DIR / s.slot / "adapter.safetensors")) for s in league.pool}
 
 
 def train(cfg: Config, progress: bool = True) -> Path:
@@ -109,13 +128,17 @@ def train(cfg: Config, progress: bool = True) -> Path:
             agent, model_path, model_cfg, algo_cfg, cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
         for i, agent in enumerate(agents)
     }
-    rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, agents, cfg.threads or cores,
+    # league training: frozen snapshots of the agents are extra adapters of the rollout worker
+    league = League(cfg.population.league.model_dump(), agents)
+    rollout_agents = agents + (league.slots if league.enabled else [])
+    rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, rollout_agents, cfg.threads or cores,
                                                       cfg.game.module)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
     if hasattr(arbiter, "bind"):  # an arbiter that trains inside its judgement (soar) gets the actors
         arbiter.bind(InnerLoop(learners, rollout, cfg.eval.max_new_tokens))
     options = cfg.game.options
-    heldout = games.make(cfg.game.name, **options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
+    probe = games.make(cfg.game.name, **options)
+    heldout = probe.task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
 
     start, wandb_id = 0, None
     if ckpt is not None:
@@ -124,13 +147,17 @@ def train(cfg: Config, progress: bool = True) -> Path:
         start, wandb_id = state["iteration"], state.get("wandb_id")
         if "arbiter" in state:
             arbiter.load_state_dict(state["arbiter"])
+        if "league" in state:
+            league.load_state_dict(state["league"])
+            ray.get(rollout.set_adapters.remote(load_snapshots(ckpt, league)))
         for name in (METRICS, TRANSCRIPTS):
             truncate_after(run_dir / name, start)
         print(f"resuming {run_dir} from iteration {start}")
 
-    def sync_weights() -> None:
+    def sync_weights() -> dict:
         states = dict(zip(agents, ray.get([learners[a].adapter.remote() for a in agents])))
         ray.get(rollout.set_adapters.remote(states))
+        return states
 
     def evaluate() -> dict[str, float]:
         if not heldout:
@@ -151,12 +178,15 @@ def train(cfg: Config, progress: bool = True) -> Path:
         plans = plan_games(cfg.game.name, options, agents, cfg.population.games_per_iteration,
                            cfg.population.games_per_task, cfg.population.seating, cfg.seed, it,
                            base_roles=tuple(cfg.population.base_roles))
+        league_games = league.assign(plans, cfg.seed, it, cfg.population.games_per_task)  # [] without a league
         with clock("rollout"):
             episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
                                                           cfg.seed * 100_003 + it))
         # 2. arbitrate: outcome -> a reward on every turn
         with clock("arbiter"):
-            metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes)}
+            metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes, skip=league.slots)}
+            if league.enabled:  # ratings of the trainees against the pool, from the league games
+                metrics.update(league.rate(episodes, league_games, lambda ep: probe.rank(ep.outcome, ep.native_rewards)))
         # 3. learn: each agent's turns to its own learner (all at once, or one after another)
         with clock("learn"):
             steps = ((a, [t for ep in episodes for t in ep.turns if t.agent == a and t.train]) for a in agents)
@@ -168,7 +198,9 @@ def train(cfg: Config, progress: bool = True) -> Path:
             metrics.update(r)
         # 4. sync the new adapters into the rollout worker
         with clock("sync"):
-            sync_weights()
+            states = sync_weights()
+            if league.due(it):  # every agent's new adapter joins the pool of frozen snapshots
+                ray.get(rollout.set_adapters.remote({league.add(a, it).slot: states[a] for a in agents}))
         if cfg.eval.every and it % cfg.eval.every == 0 or it == cfg.iterations:
             with clock("eval"):
                 metrics.update(evaluate())
@@ -178,8 +210,12 @@ def train(cfg: Config, progress: bool = True) -> Path:
         tracker.log(it, metrics)
         tracker.transcripts(it, episodes)
         if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
-            save_checkpoint(run_dir, it, {a: (lambda d, a=a: ray.get(learners[a].save.remote(d))) for a in agents},
-                            {"wandb_id": tracker.wandb_id, **arbiter_state(arbiter)}, cfg.keep_checkpoints)
+            savers = {a: (lambda d, a=a: ray.get(learners[a].save.remote(d))) for a in agents}
+            if league.pool:
+                savers[LEAGUE_DIR] = lambda d: save_snapshots(d, league, rollout)
+            save_checkpoint(run_dir, it, savers, {"wandb_id": tracker.wandb_id, **arbiter_state(arbiter),
+                                                  **({"league": league.state_dict()} if league.enabled else {})},
+                            cfg.keep_checkpoints)
         bar.set_postfix({a: f"{metrics.get(f'reward/{a}', 0):.2f}" for a in agents})
     bar.close()
     tracker.close()

@@ -28,6 +28,10 @@ class RolloutWorker:
         for agent, state in states.items():
             self.policies.set_adapter(agent, state)
 
+    def adapters(self, names: list[str]) -> dict[str, dict[str, torch.Tensor]]:
+        """The named adapters' weights (the league's snapshots, for a checkpoint)."""
+        return {n: self.policies.get_adapter(n) for n in names}
+
     def play(self, game: str, options: dict, plans: list[GamePlan], temperature: float, seed: int):
         torch.manual_seed(seed)  # sampling is a function of (seed, iteration): resumed runs replay it
         return play(self.policies, game, options, plans, temperature)

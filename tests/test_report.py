@@ -17,3 +17,74 @@ def test_summary_table_from_metrics(tmp_path):
     assert not any("__base__" in line for line in lines)  # the frozen base never trains: no row
     assert "rollout tokens/s: 15.0" in lines[3] and "s/iteration: 40.0" in lines[3]
     assert summary_table(tmp_path / "nothing").endswith("no metrics yet")
+
+
+# ---- the HTML report --------------------------------------------------------------------------
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from coevo.cli import main  # noqa: E402
+from coevo.report import figures, write_report  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_figures_follow_the_metrics(tmp_path):
+    rows = [{"iteration": 0, "eval/accuracy/a": 0.25, "eval/accuracy": 0.25},
+            {"iteration": 1, "reward/a": 0.5, "reward/a/seller": 0.5, "learner/a/loss": 0.1, "learner/a/kl": 0.0,
+             "arbiter/deal_rate": 0.5, "arbiter/win_rate/seller_0": 0.25, "arbiter/win_rate/buyer_0": 0.75,
+             "perf/tokens_per_s": 12.0, "perf/iteration_s": 9.0, "perf/rollout_s": 5.0},
+            {"iteration": 2, "reward/a": 0.7, "reward/a/seller": 0.7, "learner/a/loss": 0.2, "learner/a/kl": 0.1,
+             "arbiter/deal_rate": 0.75, "perf/tokens_per_s": 13.0, "perf/iteration_s": 8.0, "perf/rollout_s": 4.0}]
+    made = dict((name, title) for title, name in figures(rows, tmp_path))
+    assert set(made) == {"rewards.png", "rewards_by_role.png", "learners.png", "eval.png", "arbiter.png", "speed.png"}
+    for name in made:
+        Image.open(tmp_path / name).verify()  # a valid PNG
+    # a run without eval or learners (a tournament-only folder, say) gets no empty plots
+    (tmp_path / "bare").mkdir()
+    assert {name for _, name in figures([{"iteration": 1, "reward/a": 1.0}], tmp_path / "bare")} == {"rewards.png"}
+
+
+def not_blank(png) -> bool:
+    """More than 2% of the pixels are not background, in more than 20 colours."""
+    img = Image.open(png).convert("RGB")
+    pixels = list(img.getdata())
+    background = max(set(pixels[:: 97]), key=pixels[:: 97].count)
+    return sum(p != background for p in pixels) > 0.02 * len(pixels) and len(set(pixels[:: 7])) > 20
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_report_of_a_tiny_run(tmp_path, capsys):
+    from coevo.config import load_config
+    from coevo.loop import train
+    from coevo.tournament import run_tournament
+
+    run = train(load_config(["experiment=comas", "model=tiny", "logger=none", "iterations=2", "eval.num_tasks=4",
+                             "population.games_per_iteration=3", "game.options.max_new_tokens.solver=16",
+                             f"run_dir={tmp_path / 'run'}"]), progress=False)
+    cup = run_tournament(load_config(["experiment=tictactoe", f"out_dir={tmp_path / 'cup'}",
+                                      "tournament.players=[scripted:random,scripted:minimax]"]), progress=False)
+    assert main(["report", str(run), "--tournament", str(cup)]) == 0
+    assert "report:" in capsys.readouterr().out
+    page = (run / "report" / "index.html").read_text()
+    for section in ["Reward per agent", "Learners", "Held-out accuracy", "Arbiter", "Speed", "Transcripts",
+                    "Iteration 1", "Iteration 2", "Tournament", "scripted:minimax"]:
+        assert section in page, section
+    sources = re.findall(r'src="([^"]+)"', page)
+    assert len(sources) >= 6
+    for src in sources:  # only files that exist, every one a valid PNG
+        Image.open(run / "report" / src).verify()
+    assert main(["report", str(tmp_path / "nothing")]) == 2  # not a run dir: one line, no traceback
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package `chromium`; `make test` installs it where it can): "
+                    "the report was checked, not looked at")
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
+                    (run / "report" / "index.html").as_uri()], check=True, capture_output=True, timeout=120)
+    assert not_blank(shot)

@@ -83,23 +83,23 @@ def write_all(out_dir: Path, standings: Standings, title: str, about: list[tuple
     (out_dir / "index.html").write_text(tournament_page(out_dir, standings, title, about))
 
 
-def tournament_section(standings: Standings, heatmap_src: str) -> list[str]:
-    """The ratings table, the heatmap and the per-role pairwise table, as HTML (also used by
-    `coevo report` for a run dir that holds a tournament)."""
-    rows = standings.table()
+def tournament_section(ratings: list[dict], pairwise: list[dict], heatmap_src: str) -> list[str]:
+    """The ratings table, the heatmap and the per-role pairwise table, as HTML; the rows are those
+    of ratings.csv and pairwise.csv (`coevo report` reads them back from a tournament's folder)."""
     body = ["<h2>Ratings</h2>",
-            html.table(RATING_COLUMNS, [[r[c] for c in RATING_COLUMNS] for r in rows]),
+            html.table(RATING_COLUMNS, [[r[c] for c in RATING_COLUMNS] for r in ratings]),
             "<p class='muted'>ordinal = mu - 3 sigma; low..high = mu -/+ 3 sigma; score = (wins + draws/2) / games</p>",
             "<h2>Who beats whom</h2>", html.image(heatmap_src, "pairwise score heatmap")]
     pair_cols = ["player", "opponent", "as", "games", "wins", "draws", "losses", "score", "mean_reward"]
     body += ["<h2>Pairwise, overall and per role</h2>",
-             html.table(pair_cols, [[r[c] for c in pair_cols] for r in standings.pairwise_rows()])]
+             html.table(pair_cols, [[r[c] for c in pair_cols] for r in pairwise])]
     return body
 
 
 def tournament_page(out_dir: Path, standings: Standings, title: str, about: list[tuple[str, str]],
                     n_transcripts: int = 8) -> str:
-    body = [html.table(["setting", "value"], about), *tournament_section(standings, "heatmap.png")]
+    body = [html.table(["setting", "value"], about),
+            *tournament_section(standings.table(), standings.pairwise_rows(), "heatmap.png")]
     matches = [json.loads(line) for line in (out_dir / "matches.jsonl").read_text().splitlines()[:n_transcripts]]
     if matches:
         body.append(f"<h2>First {len(matches)} games</h2>")

@@ -18,6 +18,7 @@ MODELS = {"plackett_luce": osk.PlackettLuce, "bradley_terry_full": osk.BradleyTe
           "bradley_terry_part": osk.BradleyTerryPart, "thurstone_mosteller_full": osk.ThurstoneMostellerFull,
           "thurstone_mosteller_part": osk.ThurstoneMostellerPart}
 RESULT = {-1: "loss", 0: "draw", 1: "win"}
+ORDER = {"win": 1, "draw": 2, "loss": 3}  # openskill ranks: lower is better, equal is a draw
 
 
 def pair_result(seat_ranks: Mapping[str, int], holder: Mapping[str, str | None], a: str, b: str) -> dict[str, str]:
@@ -81,10 +82,8 @@ class Standings:
         """One game of a pairing: result[p] in win/draw/loss, rewards[p] the native reward of p's
         seats, positions[p] the role (or seat) p held."""
         a, b = list(result)
-        rank = {"win": 1, "draw": 2, "loss": 3}
-        # openskill ranks: lower is better, equal is a draw
         (ra,), (rb,) = self.model.rate([[self.ratings[a]], [self.ratings[b]]],
-                                       ranks=[rank[result[a]], rank[result[b]]])
+                                       ranks=[ORDER[result[a]], ORDER[result[b]]])
         self.ratings[a], self.ratings[b] = ra, rb
         for p, q in ((a, b), (b, a)):
             self.overall[p].add(result[p], rewards[p])
