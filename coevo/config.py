@@ -250,6 +250,16 @@ class Config(Strict):
             problem = spec.check_population(spec.Options(**self.game.options), self.population.agents)
             if problem:
                 raise ValueError(f"population.agents / game.options: {problem}")
+        reads = getattr(_arbiter_class(self.arbiter.name), "READS", ())
+        if reads:  # what the arbiter reads must be in the game's outcome (read off a fresh game)
+            probe = games.make(self.game.name, **self.game.options)
+            probe.reset(seed=0)
+            missing = [k for k in reads if k not in probe.outcome]
+            probe.close()
+            if missing:
+                raise ValueError(f"arbiter {self.arbiter.name} reads outcome {missing}, which {self.game.name} does "
+                                 f"not record; {self.game.name} is played with arbiter={spec.arbiter} "
+                                 f"population={spec.population}")
         unknown = [r for r in self.population.base_roles if r not in roles]
         if unknown:
             raise ValueError(f"population.base_roles: {unknown} are not roles of {self.game.name} "
@@ -260,15 +270,22 @@ class Config(Strict):
         return self
 
 
+def _arbiter_class(name: str):
+    from coevo.arbiters import ARBITERS
+
+    return ARBITERS.lookup(name)
+
+
 def _pydantic_lines(err: ValidationError, prefix: str = "") -> str:
     lines = []
     for e in err.errors():
         where = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
-        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
-        lines.append(f"{where}: {msg}{got}"[:400])
+        # a whole section (a model validator's input) is no help to show
+        got = "" if e["type"] == "missing" or isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"
+        lines.append(f"{where}: {msg}{got}"[:400] if where else f"{msg}{got}"[:400])
     return "; ".join(lines)
 
 

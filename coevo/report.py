@@ -3,7 +3,8 @@ static page, RUN_DIR/report/index.html, with PNG plots beside it (no server, no 
 
 - curves over iterations from metrics.jsonl: reward per agent and per agent and role; each
   learner's loss, KL, clip fraction and grad norm; held-out accuracy per agent; the arbiter's
-  metrics (parse, valid, win, deal rates ...); tokens/s and seconds per iteration by phase;
+  metrics (parse, valid, win, deal rates ...); league ratings and scores against the pool;
+  tokens/s and seconds per iteration by phase;
 - a transcript browser: a few games of the first, middle and last iteration, turn by turn;
 - tournament results (ratings, heatmap, pairwise) when RUN_DIR/tournament holds a tournament, or
   the folder `--tournament DIR` names.
@@ -121,6 +122,11 @@ def figures(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         family = "/".join(parts[:2]) if len(parts) > 2 else k
         families.setdefault(family, {})["/".join(parts[2:]) or parts[1]] = k
     add("Arbiter", "arbiter.png", sorted(families.items()), cols=3)
+    if _keys(rows, "league/"):
+        add("League: the trainees against the pool of snapshots", "league.png",
+            [("rating mu", {a: f"league/{a}/mu" for a in agents}),
+             ("score vs pool (wins + draws/2)", {a: f"league/{a}/score_vs_pool" for a in agents}),
+             ("pool size and league games", {"snapshots": "league/pool_size", "games": "league/games"})])
     add("Speed", "speed.png", [("rollout tokens/s", {"tokens/s": "perf/tokens_per_s"}),
                                ("seconds per iteration", {"iteration": "perf/iteration_s"}
                                 | {p: f"perf/{p}_s" for p in PHASES})])

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gymnasium import spaces
+from gymnasium.utils import seeding
 from pettingzoo import AECEnv
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -139,6 +140,8 @@ class TextGame(AECEnv):
             max_length=self.options.max_obs_chars, min_length=0, charset=CHARSET)})
         self._act_space = spaces.Text(max_length=self.options.max_action_chars, min_length=0, charset=CHARSET)
         self._rng = random.Random()
+        # a game's own dice, PettingZoo's convention: `self.np_random`, seeded by `reset(seed)`
+        self.np_random, self.np_random_seed = seeding.np_random()
         self.task: Task | None = None
         self.agents, self.rewards, self._cumulative_rewards = [], {}, {}
         self.terminations, self.truncations, self.infos = {}, {}, {}
@@ -180,9 +183,12 @@ class TextGame(AECEnv):
     # ---- AEC API ----------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
         """Start a game. `options={"task": Task | dict}` fixes the task; without one the task is
-        drawn from the task source with the env's rng (seeded by `seed`). Other keys are ignored."""
+        drawn from the task source with the env's rng (seeded by `seed`). Other keys are ignored.
+        A game that draws its own randomness (a deck, a hidden number) uses `self.np_random`, a
+        numpy Generator that `seed` reseeds (PettingZoo's convention), so a seeded game replays."""
         if seed is not None:
             self._rng = random.Random(seed)
+            self.np_random, self.np_random_seed = seeding.np_random(seed)
         task = (options or {}).get("task")
         if task is None:
             task = self.task_source.sample(self._rng)

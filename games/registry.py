@@ -27,6 +27,10 @@ class GameSpec:
     check_population: Callable[[Any, list[str]], str | None] | None = None
     # policies the game ships that play without a model (games/scripted.py): tournament baselines
     players: Mapping[str, ScriptedPlayer] = field(default_factory=dict)
+    # the arbiter and population (config group options) the game is meant for: a config whose
+    # arbiter reads outcome keys this game does not record is refused, naming these
+    arbiter: str = "native"
+    population: str = "duo"
 
     @property
     def entry_point(self) -> str | Callable[..., TextGame]:

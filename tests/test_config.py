@@ -29,7 +29,7 @@ def test_default_model_is_smollm2():
     (["arbiter.params.scorer_reward=maybe"], "arbiter.params.scorer_reward: Input should be a valid boolean"),
     (["game.module=/nonexistent/my_game.py"],
      "game.module '/nonexistent/my_game.py' failed to import: FileNotFoundError"),
-    (["game=custom"], "game: Value error, name your game: game.name=<id>; registered games: "),
+    (["game=custom"], "game: name your game: game.name=<id>; registered games: "),
     (["game=custom", "game.name=spc_v0", "game.options.rounds=2"], "Could not override 'game.options.rounds'"),
     (["population.base_roles=[judge]"], "population.base_roles: ['judge'] are not roles of comas_v0"),
     (["population.base_roles=[solver,evaluator,scorer]"], "every role of comas_v0 is played by the base"),
@@ -56,3 +56,13 @@ def test_help_of_every_subcommand(capsys):
             main([cmd, "--help"])
         assert ex.value.code == 0
         assert len(capsys.readouterr().out) > 100
+
+
+def test_an_arbiter_that_cannot_read_the_games_outcome_is_refused_before_start(tmp_path, capsys):
+    # the custom-game trap: game=tictactoe keeps the default comas arbiter, whose outcome keys it lacks
+    assert main(["train", "game=tictactoe", f"run_dir={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("coevo: invalid config: arbiter comas reads outcome ['rounds', 'correct'], which tictactoe_v0 "
+                   "does not record; tictactoe_v0 is played with arbiter=native population=duo")
+    assert not (tmp_path / "r").exists()  # nothing written
+    load_config(["game=tictactoe", "arbiter=native", "population=duo"])  # the remedy it names works

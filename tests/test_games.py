@@ -156,3 +156,13 @@ def test_the_kit_catches_garbage_that_silently_ends_a_game(monkeypatch):
     testing.check_scripted("debate_v0")
     with pytest.raises(AssertionError, match="huge garbage raised ValueError.*left over"):
         testing.check_garbage("debate_v0")
+
+
+def test_reset_seeds_the_games_own_numpy_generator():
+    """PettingZoo's convention: a game draws its randomness from `self.np_random`, reseeded by reset(seed)."""
+    env = games.make("comas_v0")
+    draws = []
+    for seed in (3, 3, 4):
+        env.reset(seed=seed)
+        draws.append(env.np_random.integers(0, 2**62, size=4).tolist())
+    assert draws[0] == draws[1] != draws[2]

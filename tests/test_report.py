@@ -39,9 +39,11 @@ def test_figures_follow_the_metrics(tmp_path):
              "arbiter/deal_rate": 0.5, "arbiter/win_rate/seller_0": 0.25, "arbiter/win_rate/buyer_0": 0.75,
              "perf/tokens_per_s": 12.0, "perf/iteration_s": 9.0, "perf/rollout_s": 5.0},
             {"iteration": 2, "reward/a": 0.7, "reward/a/seller": 0.7, "learner/a/loss": 0.2, "learner/a/kl": 0.1,
-             "arbiter/deal_rate": 0.75, "perf/tokens_per_s": 13.0, "perf/iteration_s": 8.0, "perf/rollout_s": 4.0}]
+             "arbiter/deal_rate": 0.75, "perf/tokens_per_s": 13.0, "perf/iteration_s": 8.0, "perf/rollout_s": 4.0,
+             "league/a/mu": 26.0, "league/pool_size": 1, "league/games": 2}]
     made = dict((name, title) for title, name in figures(rows, tmp_path))
-    assert set(made) == {"rewards.png", "rewards_by_role.png", "learners.png", "eval.png", "arbiter.png", "speed.png"}
+    assert set(made) == {"rewards.png", "rewards_by_role.png", "learners.png", "eval.png", "arbiter.png", "speed.png",
+                         "league.png"}
     for name in made:
         Image.open(tmp_path / name).verify()  # a valid PNG
     # a run without eval or learners (a tournament-only folder, say) gets no empty plots

@@ -25,6 +25,8 @@ is right), `arbiter/mean_reward/{solver,evaluator,scorer}`.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 
 from coevo.arbiters import register_arbiter
@@ -47,6 +49,8 @@ def round_rewards(score: int | None, scorer_reward: bool = True,
 @register_arbiter("comas")
 class ComasArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # outcome keys it reads: a game whose outcome lacks one is refused at config time
+    READS: ClassVar[tuple[str, ...]] = ("rounds", "correct")
 
     scorer_reward: bool = True  # False: the paper's ablation, the scorer is never penalised
     unparsed_penalty: float = -1.0  # the scorer's reward when its score does not parse

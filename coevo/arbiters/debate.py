@@ -39,7 +39,7 @@ answer of the round before, None included; absent when every debate has one roun
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -55,6 +55,8 @@ def _mean(xs: list[float]) -> float:
 @register_arbiter("debate")
 class DebateArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # outcome keys it reads: a game whose outcome lacks one is refused at config time
+    READS: ClassVar[tuple[str, ...]] = ("answers", "majority", "final_answer", "agreement")
 
     target: Literal["gold", "majority"] = "gold"  # what a turn's answer must equal to earn 1
     final_round_only: bool = False  # only last-round turns are rewarded (and trained on)

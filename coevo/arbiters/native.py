@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 
 from coevo.arbiters import register_arbiter
@@ -52,6 +54,8 @@ def illegal_turns(ep: Episode) -> set[int]:
 @register_arbiter("native")
 class NativeArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # outcome keys it needs: none (any game's native rewards; `illegal_moves` when present)
+    READS: ClassVar[tuple[str, ...]] = ()
 
     illegal_penalty: float = 0.0  # added to the reward of a turn that made an illegal move
 

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from coevo.arbiters import register_arbiter
@@ -81,6 +83,8 @@ def _round_of_turns(ep: Episode) -> list[int]:
 @register_arbiter("negotiation")
 class NegotiationArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # outcome keys it reads: a game whose outcome lacks one is refused at config time
+    READS: ClassVar[tuple[str, ...]] = ("scenario", "rounds")
 
     no_deal_reward: float | None = None  # None: the game's option (outcome["scenario"])
     reward_clip: float | None = Field(2.0, gt=0)  # None: the paper's unbounded formula

@@ -30,7 +30,7 @@ a mismatch is a framework bug and raises ValueError.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,6 +43,8 @@ from games.votes import canon, crowd_answer, self_consistency
 @register_arbiter("rlccf")
 class RlccfArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # outcome keys it reads: a game whose outcome lacks one is refused at config time
+    READS: ClassVar[tuple[str, ...]] = ("answers", "gold")
 
     vote: Literal["sc_weighted", "majority"] = "sc_weighted"  # which crowd answer earns reward
 

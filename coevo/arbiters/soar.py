@@ -33,7 +33,7 @@ student answers equal to the teacher's answer).
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -50,6 +50,8 @@ def batches(n_games: int, size: int) -> list[range]:
 @register_arbiter("soar")
 class SoarArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # outcome keys it reads: a game whose outcome lacks one is refused at config time
+    READS: ClassVar[tuple[str, ...]] = ("student_correct", "valid")
 
     problems_per_batch: int = Field(2, ge=1, description="n: problems the student trains on together")
     inner_steps: int = Field(1, ge=1, description="student learner steps per batch")

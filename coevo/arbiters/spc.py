@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 
 from coevo.arbiters import register_arbiter
@@ -48,6 +50,8 @@ def judgement_reward(judgement: dict) -> float:
 @register_arbiter("spc")
 class SpcArbiter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # outcome keys it reads: a game whose outcome lacks one is refused at config time
+    READS: ClassVar[tuple[str, ...]] = ("judgements", "valid", "fooled")
 
     invalid_reward: float = 0.0  # the sneaky's reward for a rewrite that does not break the solution
 

@@ -3,6 +3,7 @@ from games.debate.debate import SCRIPTED_CASES, Options, env, majority, raw_env
 from games.registry import GameSpec, register_game
 
 register_game(GameSpec(
+    arbiter="debate", population="trio",
     id="debate_v0", env_fn=env, Options=Options, roles=raw_env.FACTS.roles,
     summary="Multi-agent debate: `debaters` answer, then revise after reading each other for `rounds` rounds; majority vote",
 ))

@@ -6,6 +6,7 @@ from games.negotiation.negotiation import (
 from games.registry import GameSpec, register_game
 
 register_game(GameSpec(
+    arbiter="negotiation", population="duo",
     id="negotiation_v0", env_fn=env, Options=Options, roles=raw_env.FACTS.roles, players=PLAYERS,
     summary="Negotiation (Fu et al.): seller and buyer bargain over an item; a rule or LLM moderator "
             "spots the deal; optional critic advice between rounds",

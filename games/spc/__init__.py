@@ -3,6 +3,7 @@ from games.registry import GameSpec, register_game
 from games.spc.spc import SCRIPTED_CASES, Options, env, parse_rewrite, parse_verdict, raw_env, solution_steps
 
 register_game(GameSpec(
+    arbiter="spc", population="duo",
     id="spc_v0", env_fn=env, Options=Options, roles=raw_env.FACTS.roles,
     summary="SPC: a sneaky generator breaks a solution step, solvers check it breaks, a critic judges the step",
 ))
