@@ -84,6 +84,9 @@ class GameFacts:
     # roles whose LEGAL moves decide how many turns follow (spc: an empty rewrite skips the
     # solvers); the test kit lets garbage from them end a game early, and no other garbage
     branching_roles: tuple[str, ...] = ()
+    # roles whose legality depends on what the move says, not only on its format (a hint that
+    # must not contain the secret): the test kit does not expect their formatted garbage legal
+    content_legality: tuple[str, ...] = ()
 
 
 class TextGameOptions(BaseModel):

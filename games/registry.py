@@ -31,6 +31,9 @@ class GameSpec:
     # arbiter reads outcome keys this game does not record is refused, naming these
     arbiter: str = "native"
     population: str = "duo"
+    # hand-worked games with known outcomes for the test kit (games/testing.py); None: the
+    # module's SCRIPTED_CASES
+    cases: tuple[dict, ...] | None = None
 
     @property
     def entry_point(self) -> str | Callable[..., TextGame]:

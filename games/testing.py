@@ -5,13 +5,20 @@
 - `check_garbage`: "", 10 kB of text, control characters, other roles' tags, non-str values, from
   every seat: no exception, the game ends properly, and the rule-defined penalty (and only it)
   shows in `outcome["illegal_moves"]`;
-- `check_scripted`: the game module's `SCRIPTED_CASES`, hand-worked games with known outcomes;
+- `check_scripted`: the game's scripted cases, hand-worked games with known outcomes;
 - in every game played: the seats `concurrent_agents()` lists act in that order and see, when
   they act, the observation they had when the batch was listed (what the rollout generates from).
 
 `tests/test_games.py` runs `check_all` over every registered game id. A new game passes by
-defining `SCRIPTED_CASES` (list of {"name", "task", "options"?, "script", "expected", "rewards"?})
-in its module; the first case without illegal moves is the legal baseline garbage is mixed into.
+giving its cases (list of {"name", "task", "options"?, "script", "expected", "rewards"?,
+"baseline"?}) as `GameSpec(cases=...)`, or as `SCRIPTED_CASES` in its module (a list when the
+module registers one game, a dict {game id: list} when it registers several).
+
+The garbage check mixes garbage into a **baseline** case, one seat at a time: the case marked
+`"baseline": True`, else the first case that plays without illegal moves. A role whose legality
+depends on what it says, not only on its format (a hint that must not contain the secret), is
+listed in `FACTS.content_legality`: its garbage that carries the format may be legal or illegal,
+and the check asks only that no other seat is penalised for it.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from typing import Any
 from pettingzoo.test import api_test
 
 from games.base import TextGame, sanitize
-from games.registry import get_game, make
+from games.registry import GAMES, get_game, make
 from games.tasks import Task
 
 _GENERIC_TAGS = "<answer>3</answer> <offer>5</offer> <vote>1</vote>"
@@ -110,7 +117,10 @@ def _run_script(env: TextGame, script: dict[str, list[Any]], task: Task | None =
     left = {a: q for a, q in queues.items() if q}
     ended_by_illegal = bool(outcome["illegal_moves"]) and outcome["illegal_moves"][-1]["turn"] == len(seen) - 1
     if left and not (partial and (ended_by_illegal or branching)):
-        raise ValueError(f"the game ended with scripted actions left over: {left}")
+        raise ValueError(f"{env.metadata.get('name', 'the game')} ended after {len(seen)} turns "
+                         f"({[a for a, _ in seen]}) with scripted actions left over: {left}. Either the "
+                         "game ends earlier than the case says (its rules or its expected turns are wrong), "
+                         "or the case belongs to another game (cases are per game: GameSpec(cases=...))")
     return outcome, seen
 
 
@@ -131,10 +141,35 @@ def _mismatches(expected: Any, actual: Any, path: str = "outcome") -> list[str]:
 
 
 def _cases(game_id: str) -> list[dict[str, Any]]:
-    module = sys.modules[get_game(game_id).env_fn.__module__]
+    """The game's scripted cases: `GameSpec.cases`, else its module's `SCRIPTED_CASES`."""
+    spec = get_game(game_id)
+    if spec.cases:
+        return list(spec.cases)
+    module = sys.modules[spec.env_fn.__module__]
     cases = getattr(module, "SCRIPTED_CASES", None)
-    assert cases, f"{game_id}: its module {module.__name__} defines no SCRIPTED_CASES"
+    if isinstance(cases, dict):
+        cases = cases.get(game_id)
+        assert cases, f"{game_id}: SCRIPTED_CASES of {module.__name__} has no entry for {game_id!r}"
+        return cases
+    assert cases, f"{game_id}: no scripted cases: give GameSpec(cases=[...]) or SCRIPTED_CASES in {module.__name__}"
+    sharing = sorted(g for g, sp in GAMES.items() if sp.env_fn.__module__ == module.__name__ and not sp.cases)
+    assert len(sharing) == 1, (f"{game_id}: {module.__name__} registers {sharing}, and one SCRIPTED_CASES list "
+                               "cannot be the cases of several games: give each GameSpec(cases=...) or make "
+                               "SCRIPTED_CASES a dict {game id: cases}")
     return cases
+
+
+def baseline_case(game_id: str) -> dict[str, Any]:
+    """The case garbage is mixed into: the one marked `"baseline": True`, else the first that
+    plays without illegal moves."""
+    cases = _cases(game_id)
+    marked = [c for c in cases if c.get("baseline")]
+    if marked:
+        return marked[0]
+    base = next((c for c in cases if not play_scripted(
+        make(game_id, **c.get("options", {})), c["script"], c["task"]).get("illegal_moves")), None)
+    assert base is not None, f"{game_id}: no scripted case plays without illegal moves (needed as baseline)"
+    return base
 
 
 def check_api(game_id: str) -> None:
@@ -182,9 +217,7 @@ def check_garbage(game_id: str) -> None:
     game early on an illegal move (a forfeit), and anywhere when it comes from a role in
     `FACTS.branching_roles` (spc: an empty rewrite skips the solvers); the expectation covers the
     garbage turns actually played. Any other early end is a bug the check reports."""
-    base = next((c for c in _cases(game_id) if not play_scripted(
-        make(game_id, **c.get("options", {})), c["script"], c["task"]).get("illegal_moves")), None)
-    assert base is not None, f"{game_id}: no scripted case plays without illegal moves (needed as baseline)"
+    base = baseline_case(game_id)
     env = make(game_id, **base.get("options", {}))
     formats = env.FACTS.formats
 
@@ -214,6 +247,9 @@ def check_garbage(game_id: str) -> None:
             illegal = not isinstance(garbage, str) or (role in formats and formats[role] not in sanitize(garbage))
             who = [m["agent"] for m in outcome["illegal_moves"]]
             want = [a for a, _ in seen if a == seat] if illegal else []  # each garbage turn it played
+            if not illegal and role in env.FACTS.content_legality:  # legal or not by content: only
+                assert set(who) <= {seat}, f"{game_id}: {seat} playing {kind} garbage penalised {who}"  # its own
+                continue
             assert who == want, f"{game_id}: {seat} playing {kind} garbage: illegal moves {who}, expected {want}"
 
 

@@ -166,3 +166,97 @@ def test_reset_seeds_the_games_own_numpy_generator():
         env.reset(seed=seed)
         draws.append(env.np_random.integers(0, 2**62, size=4).tolist())
     assert draws[0] == draws[1] != draws[2]
+
+
+HINT_GAMES = '''
+"""Two games in one module, each with its own cases; the hinter's legality depends on content."""
+import dataclasses
+import re
+
+from games import GameFacts, GameSpec, Task, TextGame, TextGameOptions, register_game
+
+ANSWER = re.compile(r"<answer>\\s*(\\d+)\\s*</answer>")
+TASK = Task(id="secret-3", question="guess the secret", answer="3")
+
+
+class HintGame(TextGame):
+    """The hinter writes <answer>N</answer>, a number that must NOT be the secret; the guesser
+    writes <guess>N</guess>, +1 for both when it is the secret."""
+    FACTS = GameFacts(roles=("hinter", "guesser"), turn_order=("hinter_0", "guesser_0"),
+                      formats={"hinter": "<answer>3</answer>", "guesser": "<guess>1</guess>"},
+                      content_legality=("hinter",))
+    Options = TextGameOptions
+    metadata = {"name": "hint_v0", "render_modes": ["ansi"], "is_parallelizable": False}
+
+    def _new_game(self):
+        self.moves = {}
+
+    def _apply(self, agent, text):
+        pattern = ANSWER if agent == "hinter_0" else re.compile(r"<guess>\\s*(\\d+)\\s*</guess>")
+        m = pattern.search(text)
+        self.moves[agent] = m.group(1) if m else None
+        if m is None:
+            return "no tag"
+        if agent == "hinter_0" and m.group(1) == self.task.answer:
+            return "the hint gives the secret away"  # legality by content, not format
+
+    def _game_over(self):
+        return len(self.moves) == len(self.FACTS.turn_order)
+
+    def _outcome(self):
+        return {"moves": dict(self.moves)}
+
+    def _native_rewards(self):
+        won = self.moves.get("guesser_0") == self.task.answer
+        return {a: 1.0 if won else 0.0 for a in self.possible_agents}
+
+    def _observation_text(self, agent):
+        return f"{self.task.question}; hint so far: {self.moves.get('hinter_0')}"
+
+
+class StrictHintGame(HintGame):  # the same rules, but the kit is NOT told about content legality
+    FACTS = dataclasses.replace(HintGame.FACTS, content_legality=())
+    metadata = {**HintGame.metadata, "name": "strict_hint_v0"}
+
+
+def hint(**options):
+    return HintGame(**options)
+
+
+def strict_hint(**options):
+    return StrictHintGame(**options)
+
+
+CASE = {"name": "a good hint, a right guess", "task": TASK, "baseline": True,
+        "script": {"hinter_0": ["<answer>4</answer>"], "guesser_0": ["<guess>3</guess>"]},
+        "expected": {"moves": {"hinter_0": "4", "guesser_0": "3"}, "illegal_moves": []},
+        "rewards": {"hinter_0": 1.0, "guesser_0": 1.0}}
+GIVEAWAY = {"name": "the hint is the secret: illegal", "task": TASK,
+            "script": {"hinter_0": ["<answer>3</answer>"], "guesser_0": ["<guess>3</guess>"]},
+            "expected": {"illegal_moves": [{"agent": "hinter_0", "turn": 0}]}}
+for gid, fn in (("hint_v0", hint), ("strict_hint_v0", strict_hint)):
+    register_game(GameSpec(id=gid, env_fn=fn, Options=TextGameOptions, roles=("hinter", "guesser"),
+                           summary="hints", cases=(CASE, GIVEAWAY)))
+'''
+
+
+def test_cases_belong_to_a_game_and_content_legality_is_declared(tmp_path):
+    """Two games in one module pass the kit on their own cases. The kit's garbage includes
+    `<answer>3</answer>`, the hinter's format example, which gives the baseline's secret (3) away:
+    legal by format, illegal by content. Declared in FACTS.content_legality, the kit accepts it; the same
+    game without the declaration fails, naming the seat."""
+    (tmp_path / "hint_games.py").write_text(HINT_GAMES)
+    games.import_game_module(str(tmp_path / "hint_games.py"))
+    testing.check_all("hint_v0")
+    testing.check_scripted("strict_hint_v0")
+    with pytest.raises(AssertionError, match="hinter_0 playing foreign_tags garbage"):
+        testing.check_garbage("strict_hint_v0")
+
+
+def test_one_cases_list_for_two_games_is_named_as_the_cause(tmp_path):
+    source = HINT_GAMES.replace(", cases=(CASE, GIVEAWAY)", "").replace(
+        '("hint_v0", hint), ("strict_hint_v0", strict_hint)', '("hint2_v0", hint), ("strict_hint2_v0", strict_hint)')
+    (tmp_path / "hint_games2.py").write_text(source + "\nSCRIPTED_CASES = [CASE, GIVEAWAY]\n")
+    games.import_game_module(str(tmp_path / "hint_games2.py"))
+    with pytest.raises(AssertionError, match="cannot be the cases of several games"):
+        testing.check_scripted("hint2_v0")
