@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -196,3 +197,46 @@ def test_train_tictactoe_tiny(tmp_path):
     assert "arbiter/illegal_rate" in rows[1] and "reward/agent_1" in rows[2]
     first = json.loads((run / "transcripts.jsonl").read_text().splitlines()[0])
     assert first["game"] == "tictactoe_v0" and first["outcome"]["env"] == "tictactoe_v3"
+
+
+# ---- every pettingzoo.classic environment: played, or listed with the reason -------------------
+def classic_envs() -> list[str]:
+    import pkgutil
+    import re
+
+    import pettingzoo.classic
+
+    return sorted(m.name for m in pkgutil.iter_modules(pettingzoo.classic.__path__) if re.fullmatch(r".+_v\d+", m.name))
+
+
+def test_every_classic_env_is_played_or_listed_with_a_reason():
+    from games.pettingzoo_adapter.classic import PLAYED, UNSUPPORTED
+
+    envs = classic_envs()
+    assert len(envs) >= 9 and set(envs) == set(PLAYED) | set(UNSUPPORTED), set(envs) ^ (set(PLAYED) | set(UNSUPPORTED))
+    assert all(len(reason) > 40 for reason in UNSUPPORTED.values())
+    for native, game_id in PLAYED.items():  # each plays to the end from text a model can read
+        spec = games.get_game(game_id)
+        assert native in spec.summary
+        env = games.make(game_id)
+        env.reset(seed=0)
+        rng = __import__("random").Random(0)
+        while not env.game_over:
+            text = env.observe(env.agent_selection)["text"]
+            assert "It is your turn" in text and not re.search(r"\d\.\d{3}", text), text  # no raw float arrays
+            env.step(spec.players["random"](env, env.agent_selection, rng))
+        assert env.outcome["illegal_moves"] == []
+
+
+@pytest.mark.parametrize("native,package", [("pettingzoo.classic.texas_holdem_v4:env", "rlcard"),
+                                            ("pettingzoo.classic.chess_v6:env", "chess")])
+def test_a_missing_dependency_names_its_package(native, package):
+    pytest.importorskip("pettingzoo.classic.rps_v2")
+    try:
+        __import__(package)
+        pytest.skip(f"{package} is installed here")
+    except ImportError:
+        pass
+    Poker = adapt(PettingZooSpec(id="poker_v0", native=native, agents=("player_0", "player_1")))
+    with pytest.raises(ImportError, match=rf"pip install {package}`"):
+        Poker()

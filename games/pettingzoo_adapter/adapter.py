@@ -168,6 +168,20 @@ def array_text(obs: Any) -> str:
     return str(a.item()) if a.ndim == 0 else np.array2string(a, max_line_width=100, threshold=2000)
 
 
+# pip packages of the modules pettingzoo.classic environments import (module -> package)
+PACKAGES = {"pygame": "pygame-ce", "rlcard": "rlcard", "chess": "chess", "open_spiel": "open_spiel",
+            "shimmy": "shimmy[openspiel]"}
+
+
+def install_hint(error: ImportError) -> str:
+    """What to install for an env that failed to import, from the module that was missing."""
+    missing = (error.name or "").split(".")[0]
+    if missing in PACKAGES:
+        return f"it needs `pip install {PACKAGES[missing]}`"
+    text = str(error)
+    return text if "pip install" in text else f"it needs the package that provides {missing or 'a missing module'!r}"
+
+
 # ---- the spec: what a user writes ----------------------------------------------------------------
 @dataclass(frozen=True)
 class PettingZooSpec:
@@ -188,7 +202,8 @@ class PettingZooSpec:
     # scripted players of this game beyond the generic `random` and `illegal` (players.py)
     players: Mapping[str, Callable] = field(default_factory=dict)
 
-    def make_native(self) -> AECEnv:
+    def make_native(self, **kwargs: Any) -> AECEnv:
+        """The native env, built with `native_kwargs` updated by `kwargs`."""
         factory = self.native
         if isinstance(factory, str):
             # pettingzoo.classic imports pygame, whose import prints a banner on stdout
@@ -198,8 +213,8 @@ class PettingZooSpec:
                 factory = getattr(importlib.import_module(module), attr or "env")
             except ImportError as e:
                 raise ImportError(f"{self.id} wraps {self.native}, which failed to import ({e}); "
-                                  "pettingzoo.classic needs `pip install pygame-ce`") from e
-        return factory(**self.native_kwargs)
+                                  f"{install_hint(e)}") from e
+        return factory(**{**self.native_kwargs, **kwargs})
 
 
 class AdapterOptions(TextGameOptions):
@@ -229,7 +244,7 @@ class PettingZooGame(TextGame):
 
     def __init__(self, render_mode: str | None = None, **options: Any):
         super().__init__(render_mode=render_mode, **options)
-        self.native = self.SPEC.make_native()
+        self.native = self.SPEC.make_native(**self.native_options())
         if list(self.native.possible_agents) != list(self.possible_agents):
             raise ValueError(f"{self.SPEC.id}: the native env's agents are {self.native.possible_agents}, "
                              f"the spec says {list(self.possible_agents)}")
@@ -239,6 +254,11 @@ class PettingZooGame(TextGame):
                                 f"{self.native.action_space(a)}")
         self.task_source = _PlaceholderTasks(self.SPEC.id, self.SPEC.title)
         self.moves: list[dict[str, Any]] = []
+
+    def native_options(self) -> dict[str, Any]:
+        """Keyword arguments of the native env that come from this game's options (a game whose
+        options change the native env overrides this); `SPEC.native_kwargs` are the fixed ones."""
+        return {}
 
     @classmethod
     def game_spec(cls, env_fn: Callable[..., TextGame]) -> GameSpec:
