@@ -51,15 +51,21 @@ def mean(xs) -> float:
 
 def reward_metrics(episodes, skip=()) -> dict[str, float]:
     """`reward/<agent>` over all its turns and `reward/<agent>/<role>` per role it played
-    (agents in `skip`, the league's frozen snapshots, have none)."""
+    (agents in `skip`, the league's frozen snapshots, have none). A seat that never moved (its
+    opponent forfeited on the first move) still won or lost: it counts once, with its native
+    reward, so these metrics agree with the game's result (and with tournament ratings)."""
     by_key: dict[str, list[float]] = {}
     for ep in episodes:
-        for t in ep.turns:
-            if t.agent in skip:
+        moved = {t.seat for t in ep.turns}
+        values = [(t.agent, t.seat, t.reward) for t in ep.turns]
+        values += [(agent, seat, ep.native_rewards.get(seat, 0.0)) for seat, agent in ep.seats.items()
+                   if seat not in moved and seat in ep.native_rewards]
+        for agent, seat, reward in values:
+            if agent in skip:
                 continue
-            role = t.seat.rsplit("_", 1)[0]
-            by_key.setdefault(f"reward/{t.agent}", []).append(t.reward)
-            by_key.setdefault(f"reward/{t.agent}/{role}", []).append(t.reward)
+            role = seat.rsplit("_", 1)[0]
+            by_key.setdefault(f"reward/{agent}", []).append(reward)
+            by_key.setdefault(f"reward/{agent}/{role}", []).append(reward)
     return {k: mean(v) for k, v in by_key.items()}
 
 

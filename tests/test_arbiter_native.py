@@ -101,3 +101,25 @@ def test_played_through_the_rollout():
         assert ep.native_rewards == {P1: 1.0, P2: -1.0} and ep.turns[0].completion_text == "<move>0</move>"
         assert [t.reward for t in ep.turns] == [1.0, -1.0] * 3 + [1.0]
     assert [ep.seats[P1] for ep in episodes] == ["agent_0", "agent_1", "agent_0", "agent_1"]
+
+
+def test_a_win_by_forfeit_counts_for_the_seat_that_never_moved():
+    """player_1 forfeits its first move, so player_2 never moves: its +1 must still reach
+    reward/<its agent>, or per-agent rewards disagree with the game's result."""
+    import games
+    from coevo.loop import reward_metrics
+    from coevo.rollout import GamePlan, play
+
+    players = games.get_game("tictactoe_v0").players
+    task = games.make("tictactoe_v0").task_source.sample(None)
+    plans = [GamePlan(seed=0, task=task, seats={"player_1": "a", "player_2": "b"}),
+             GamePlan(seed=1, task=task, seats={"player_1": "b", "player_2": "a"})]
+    episodes, stats = play(None, "tictactoe_v0", {}, plans, 1.0,
+                           scripted={"a": players["illegal"], "b": players["minimax"]})
+    assert stats.generate_calls == 0 and [len(ep.turns) for ep in episodes] == [1, 2]
+    make_arbiter("native", illegal_penalty=-1.0)(episodes)
+    # the first game alone: b has no turn, yet it won
+    assert reward_metrics(episodes[:1]) == {"reward/a": -2.0, "reward/a/player": -2.0,
+                                            "reward/b": 1.0, "reward/b/player": 1.0}
+    m = reward_metrics(episodes)  # a: two forfeits (native -1, penalty -1); b: two wins
+    assert m["reward/a"] == -2.0 and m["reward/b"] == 1.0
