@@ -188,6 +188,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
         with clock("rollout"):
             episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
                                                           cfg.seed * 100_003 + it))
+            for t in (t for ep in episodes for t in ep.turns if t.agent in league.slots):
+                t.train = False  # a frozen snapshot's turn: no learner takes it
         # 2. arbitrate: outcome -> a reward on every turn
         with clock("arbiter"):
             metrics = {**stats.metrics(), **arbiter(episodes), **reward_metrics(episodes, skip=league.slots)}

@@ -93,21 +93,25 @@ BASE = ["experiment=tictactoe", "model=tiny", "logger=none", "population.games_p
 def test_a_league_run_meets_its_snapshots_and_resumes_exactly(tmp_path):
     from coevo.loop import train
 
-    full = train(load_config([*BASE, "iterations=3", f"run_dir={tmp_path / 'full'}"]), progress=False)
+    full = train(load_config([*BASE, "iterations=2", f"run_dir={tmp_path / 'full'}"]), progress=False)
     rows = read_jsonl(full / "metrics.jsonl")
     assert rows[1]["league/pool_size"] == 0 and rows[1]["league/games"] == 0  # nothing to meet yet
-    assert rows[3]["league/pool_size"] == 4 and rows[3]["league/games"] == 4
-    met = {k: v for k, v in rows[3].items() if "/met/" in k}
-    assert sum(met.values()) == 4 and all(k.split("/met/")[1].split("@")[1] in ("1", "2") for k in met)
-    assert "reward/league_0" not in rows[3] and "league/agent_0/mu" in rows[3]
+    assert rows[2]["league/pool_size"] == 2 and rows[2]["league/games"] == 4  # share 1.0: every game
+    met = {k: v for k, v in rows[2].items() if "/met/" in k}
+    assert sum(met.values()) == 4 and set(met) <= {"league/agent_0/met/agent_1@1", "league/agent_1/met/agent_0@1",
+                                                   "league/agent_0/met/agent_0@1", "league/agent_1/met/agent_1@1"}
+    assert "reward/league_0" not in rows[2] and "league/agent_0/mu" in rows[2]
     # the snapshots' turns are in the transcripts, under their slot, and no learner took them
     games = [json.loads(line) for line in (full / "transcripts.jsonl").read_text().splitlines()]
-    assert any(a.startswith("league_") for g in games if g["iteration"] == 3 for a in g["seats"].values())
-    assert (full / "checkpoints" / "iter_000003" / "league" / "league_0" / "adapter.safetensors").is_file()
+    assert all(any(a.startswith("league_") for a in g["seats"].values()) for g in games if g["iteration"] == 2)
+    frozen = [t for g in games for t in g["turns"] if t["agent"].startswith("league_")]
+    assert frozen and not any(t["train"] for t in frozen)
+    assert (full / "checkpoints" / "iter_000002" / "league" / "league_0" / "adapter.safetensors").is_file()
 
+    # killed after iteration 1 (pool of 2 in the checkpoint), resumed: the same league games, exactly
     part = tmp_path / "part"
-    train(load_config([*BASE, "iterations=2", f"run_dir={part}"]), progress=False)
-    train(load_config([*BASE, "iterations=3", f"run_dir={part}", "resume=true"]), progress=False)
+    train(load_config([*BASE, "iterations=1", f"run_dir={part}"]), progress=False)
+    train(load_config([*BASE, "iterations=2", f"run_dir={part}", "resume=true"]), progress=False)
     stable = lambda rs: [{k: v for k, v in r.items() if not k.startswith("perf/") and not k.endswith("step_s")}  # noqa: E731
                          for r in rs]
     assert stable(read_jsonl(part / "metrics.jsonl")) == stable(rows)
