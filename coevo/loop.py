@@ -51,15 +51,18 @@ def mean(xs) -> float:
 
 def reward_metrics(episodes, skip=()) -> dict[str, float]:
     """`reward/<agent>` over all its turns and `reward/<agent>/<role>` per role it played
-    (agents in `skip`, the league's frozen snapshots, have none). A seat that never moved (its
-    opponent forfeited on the first move) still won or lost: it counts once, with its native
-    reward, so these metrics agree with the game's result (and with tournament ratings)."""
+    (agents in `skip`, the league's frozen snapshots, have none). A seat that never moved because
+    the game ended by a forfeit (`outcome["forfeit"]`, the opponent's illegal first move) still won:
+    it counts once, with its native reward, so these metrics agree with the game's result (and
+    with tournament ratings). Seats a game skips for other reasons (soar's student of an invalid
+    problem) have no reward."""
     by_key: dict[str, list[float]] = {}
     for ep in episodes:
         moved = {t.seat for t in ep.turns}
         values = [(t.agent, t.seat, t.reward) for t in ep.turns]
-        values += [(agent, seat, ep.native_rewards.get(seat, 0.0)) for seat, agent in ep.seats.items()
-                   if seat not in moved and seat in ep.native_rewards]
+        if ep.outcome.get("forfeit"):  # a seat that never moved won (or lost) by the forfeit
+            values += [(agent, seat, ep.native_rewards.get(seat, 0.0)) for seat, agent in ep.seats.items()
+                       if seat not in moved and seat in ep.native_rewards]
         for agent, seat, reward in values:
             if agent in skip:
                 continue

@@ -70,6 +70,20 @@ def test_report_of_a_tiny_run(tmp_path, capsys):
                              f"run_dir={tmp_path / 'run'}"]), progress=False)
     cup = run_tournament(load_config(["experiment=tictactoe", f"out_dir={tmp_path / 'cup'}",
                                       "tournament.players=[scripted:random,scripted:minimax]"]), progress=False)
+    # a 3-seat game: the pair fills the seats A, B, A and every rotation of it and of its swap
+    trio = run_tournament(load_config(["experiment=comas", "model=tiny", f"out_dir={tmp_path / 'trio'}",
+                                       f"tournament.players=[base,{run}:agent_0]", "tournament.games_per_pairing=6",
+                                       "game.options.max_new_tokens.solver=16"]), progress=False)
+    matches = [json.loads(line) for line in (trio / "matches.jsonl").read_text().splitlines()]
+    assert len(matches) == 6
+    for seat in ("solver_0", "evaluator_0", "scorer_0"):
+        held = [m["seats"][seat] for m in matches]
+        assert held.count("base") == held.count("run@2:agent_0") == 3
+    for m in matches:  # the result follows the mean rank of each player's seats
+        mean = {p: sum(r for s, r in m["ranks"].items() if m["seats"][s] == p) / list(m["seats"].values()).count(p)
+                for p in m["pairing"]}
+        a, b = m["pairing"]
+        assert m["result"][a] == ("win" if mean[a] < mean[b] else "loss" if mean[a] > mean[b] else "draw")
     assert main(["report", str(run), "--tournament", str(cup)]) == 0
     assert "report:" in capsys.readouterr().out
     page = (run / "report" / "index.html").read_text()
