@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   coevo train experiment=comas                      # 3 agents on SmolLM2-135M, CPU
   coevo train experiment=comas model=tiny iterations=2 run_dir=/tmp/run seed=0
   coevo train experiment=comas run_dir=runs/comas resume=true   # continue a killed run
+  coevo train -m experiment=comas seed=0,1,2 arbiter.params.scorer_reward=true,false   # a sweep
   coevo eval run_dir=runs/comas                     # held-out accuracy of the last checkpoint
   coevo tournament experiment=tictactoe model=tiny out_dir=runs/cup \
         tournament.players=[scripted:minimax,scripted:random,base] tournament.games_per_pairing=8
@@ -24,6 +25,11 @@ def cmd_train(args) -> int:
     from coevo.loop import train
     from coevo.report import summary_table
 
+    if args.multirun:
+        from coevo.sweep import run_sweep
+
+        print(f"sweep dir: {run_sweep(args.overrides)}")
+        return 0
     cfg = load_config(args.overrides)
     run_dir = train(cfg)
     print(summary_table(run_dir))
@@ -43,6 +49,13 @@ def cmd_tournament(args) -> int:
     out_dir = run_tournament(load_config(args.overrides))
     print((out_dir / "ratings.md").read_text())
     print(f"tournament dir: {out_dir}")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from coevo.study import run_study
+
+    print(f"results: {run_study(args.study_dir, analyse_only=args.analyse)}")
     return 0
 
 
@@ -85,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a population on a game. Arguments are config overrides "
                                    "key=value (hydra syntax); see configs/.", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("-m", "--multirun", action="store_true",
+                   help="hydra multirun: one run per combination of comma-separated values (seed=0,1,2)")
     t.add_argument("overrides", nargs="*", help="e.g. experiment=comas model=tiny iterations=2 run_dir=DIR")
     t.set_defaults(fn=cmd_train)
     e = sub.add_parser("eval", help="held-out accuracy of every agent of a run's latest checkpoint",
@@ -99,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     tn.add_argument("overrides", nargs="*", help="e.g. experiment=tictactoe tournament.players=[base,scripted:random]")
     tn.set_defaults(fn=cmd_tournament)
+    st = sub.add_parser("study", help="run a study's arms x seeds (experiments/<paper>/study.yaml), then its analysis",
+                        description="Every arm of the study as a sweep over its seeds (finished runs are skipped), "
+                                    "then results.md and plots in the study folder; --analyse only re-reads the runs.")
+    st.add_argument("study_dir", help="a folder with study.yaml, e.g. experiments/comas")
+    st.add_argument("--analyse", action="store_true", help="only the analysis, from the existing run dirs")
+    st.set_defaults(fn=cmd_study)
     r = sub.add_parser("report", help="write RUN_DIR/report/index.html (curves, transcripts) and print the summary",
                        description="Per-agent reward, accuracy before/after, tokens/s of a run, and a static "
                                    "HTML page with plots, a transcript browser and tournament results.")

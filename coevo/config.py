@@ -154,6 +154,17 @@ class LeagueConfig(Strict):
     max_snapshots: int = Field(8, ge=1)  # pool size: the oldest snapshot leaves when a new one does not fit
 
 
+class TrainSchedule(Strict):
+    """Which roles' turns train in which iteration (coevo/loop.py `trains_now`)."""
+
+    # every: all roles every iteration; alternate: `roles` take turns, `block` iterations each
+    # (SPC's alternating rounds: roles=[sneaky, critic]); a role not in `roles` never trains
+    # (a frozen-opponent arm: roles=[critic])
+    mode: Literal["every", "alternate"] = "every"
+    block: int = Field(1, ge=1)
+    roles: list[str] = Field(default_factory=list)
+
+
 class PopulationConfig(Strict):
     agents: list[str] = Field(default_factory=lambda: ["agent_0", "agent_1", "agent_2"], min_length=1)
     seating: Literal["rotate", "fixed"] = "rotate"  # rotate: every agent plays every seat over a batch
@@ -168,6 +179,7 @@ class PopulationConfig(Strict):
     # roles played by the frozen base model (no adapter, never trained), e.g. spc's solver
     base_roles: list[str] = Field(default_factory=list)
     league: LeagueConfig = Field(default_factory=LeagueConfig)
+    train_schedule: TrainSchedule = Field(default_factory=TrainSchedule)
 
     @field_validator("agents")
     @classmethod
@@ -239,6 +251,7 @@ class Config(Strict):
     ray: RayConfig = Field(default_factory=RayConfig)
     tournament: TournamentConfig = Field(default_factory=TournamentConfig)
     out_dir: str | None = None  # where `coevo tournament` writes; None: runs/tournament-<experiment>
+    sweep_dir: str | None = None  # `coevo train -m`: the sweep's folder; None: runs/sweeps/<experiment>
 
     @model_validator(mode="after")
     def _base_roles_of_the_game(self):
@@ -260,6 +273,12 @@ class Config(Strict):
                 raise ValueError(f"arbiter {self.arbiter.name} reads outcome {missing}, which {self.game.name} does "
                                  f"not record; {self.game.name} is played with arbiter={spec.arbiter} "
                                  f"population={spec.population}")
+        schedule = self.population.train_schedule
+        if schedule.mode == "alternate" and not schedule.roles:
+            raise ValueError(f"population.train_schedule.roles: name the roles that take turns, e.g. {list(roles)}")
+        if [r for r in schedule.roles if r not in roles]:
+            raise ValueError(f"population.train_schedule.roles: {[r for r in schedule.roles if r not in roles]} "
+                             f"are not roles of {self.game.name} (its roles: {list(roles)})")
         unknown = [r for r in self.population.base_roles if r not in roles]
         if unknown:
             raise ValueError(f"population.base_roles: {unknown} are not roles of {self.game.name} "

@@ -72,6 +72,14 @@ def reward_metrics(episodes, skip=()) -> dict[str, float]:
     return {k: mean(v) for k, v in by_key.items()}
 
 
+def trains_now(schedule: dict, role: str, iteration: int) -> bool:
+    """Does `role` train in `iteration` (1-based) under `population.train_schedule`?"""
+    if schedule["mode"] == "every":
+        return True
+    roles = schedule["roles"]
+    return role in roles and roles[((iteration - 1) // schedule["block"]) % len(roles)] == role
+
+
 class PhaseClock:
     """Wall seconds of each phase of an iteration: `with clock("learn"): ...` -> perf/learn_s."""
 
@@ -200,7 +208,9 @@ def train(cfg: Config, progress: bool = True) -> Path:
                 metrics.update(league.rate(episodes, league_games, lambda ep: probe.rank(ep.outcome, ep.native_rewards)))
         # 3. learn: each agent's turns to its own learner (all at once, or one after another)
         with clock("learn"):
-            steps = ((a, [t for ep in episodes for t in ep.turns if t.agent == a and t.train]) for a in agents)
+            schedule = cfg.population.train_schedule.model_dump()
+            steps = ((a, [t for ep in episodes for t in ep.turns if t.agent == a and t.train
+                          and trains_now(schedule, t.seat.rsplit("_", 1)[0], it)]) for a in agents)
             if parallel:
                 results = ray.get([learners[a].step.remote(turns) for a, turns in steps])
             else:

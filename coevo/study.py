@@ -1,0 +1,208 @@
+"""`coevo study experiments/<paper>`: a paper's comparison as arms x seeds, then its results page.
+
+A study is a folder with `study.yaml`:
+
+    title: CoMAS, full reward vs no scorer reward
+    base: [experiment=comas, iterations=5]        # overrides every run gets
+    seeds: [0, 1, 2]
+    arms:                                         # arm name -> its overrides
+      full: []
+      no_scorer_reward: [arbiter.params.scorer_reward=false]
+    measures:                                     # what results.md tabulates, per arm over seeds
+      - {name: held-out accuracy change, metric: eval/accuracy, how: delta}
+      - {name: mean solver reward, metric: "reward/*/solver", how: mean}
+    paper: |                                      # the paper's own figure, shown beside ours
+      CoMAS (Qwen2.5-3B): ...
+
+Each arm is one `coevo train -m ... seed=0,1,2` sweep (coevo/sweep.py) into
+`runs/studies/<study>/<arm>/`; finished runs are skipped, so a study resumes. Then the analysis
+(alone: `--analyse`) reads the run dirs and writes `<study dir>/results.md` (mean, sample standard
+deviation and n over seeds per arm and measure, each seed's value, the paper's figure) and one PNG
+per measure's metric (mean over seeds per iteration, the band one standard deviation).
+
+A measure's `metric` is a metrics.jsonl key; a `*` in it averages every matching key (all agents).
+`how`: `delta` = last value - first value (e.g. iteration 0 before training, to the last eval),
+`last`, `first`, `mean` = the mean over the trained iterations (1..N). No number in results.md is
+typed: every one comes from the run dirs.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import statistics
+from pathlib import Path
+
+import yaml
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from coevo.config import ConfigError
+from coevo.sweep import SWEEP_FILE, run_sweep
+from coevo.tracking import METRICS, read_jsonl
+
+STUDY_FILE = "study.yaml"
+
+
+class Measure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    metric: str
+    how: str = Field("last", pattern="^(delta|last|first|mean)$")
+
+
+class Study(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str
+    base: list[str] = Field(default_factory=list)
+    seeds: list[int] = Field(min_length=1)
+    arms: dict[str, list[str]] = Field(min_length=1)
+    measures: list[Measure] = Field(min_length=1)
+    paper: str = ""
+    runs_dir: str | None = None  # default runs/studies/<study folder name>
+
+
+def load_study(study_dir: Path) -> Study:
+    path = Path(study_dir) / STUDY_FILE
+    if not path.is_file():
+        raise ConfigError(f"{study_dir}: no {STUDY_FILE} (a study folder holds one; see coevo/study.py)")
+    try:
+        return Study(**(yaml.safe_load(path.read_text()) or {}))
+    except ValidationError as e:
+        where = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"{path}: {where}") from None
+
+
+def arm_dir(study_dir: Path, study: Study, arm: str) -> Path:
+    root = Path(study.runs_dir or f"runs/studies/{Path(study_dir).resolve().name}")
+    return (root / arm).resolve()
+
+
+def arm_overrides(study_dir: Path, study: Study, arm: str) -> list[str]:
+    seeds = ",".join(str(s) for s in study.seeds)
+    return [*study.base, *study.arms[arm], f"seed={seeds}" if len(study.seeds) > 1 else f"seed={study.seeds[0]}",
+            f"sweep_dir={arm_dir(study_dir, study, arm)}"]
+
+
+def run_study(study_dir: Path, analyse_only: bool = False) -> Path:
+    study = load_study(study_dir)
+    if not analyse_only:
+        from coevo.sweep import plan_sweep
+
+        for arm in study.arms:  # every arm's every job validated before the first run starts
+            plan_sweep(arm_overrides(study_dir, study, arm))
+        for arm in study.arms:
+            print(f"== arm {arm}")
+            run_sweep(arm_overrides(study_dir, study, arm))
+    return analyse(study_dir, study)
+
+
+# ---- analysis -------------------------------------------------------------------------------
+def _value_rows(rows: list[dict], pattern: str) -> list[tuple[int, float]]:
+    """(iteration, value) of `pattern` per row that has it; a `*` averages the matching keys."""
+    out = []
+    for r in rows:
+        keys = [k for k in r if fnmatch.fnmatchcase(k, pattern)] if "*" in pattern else [pattern] * (pattern in r)
+        vals = [r[k] for k in keys if isinstance(r[k], (int, float)) and math.isfinite(r[k])]
+        if vals:
+            out.append((r["iteration"], sum(vals) / len(vals)))
+    return out
+
+
+def measure(rows: list[dict], m: Measure) -> float | None:
+    pts = _value_rows(rows, m.metric)
+    if m.how == "mean":
+        pts = [p for p in pts if p[0] >= 1]
+    if not pts:
+        return None
+    if m.how == "delta":
+        return pts[-1][1] - pts[0][1] if len(pts) > 1 else None
+    if m.how == "first":
+        return pts[0][1]
+    if m.how == "last":
+        return pts[-1][1]
+    return sum(v for _, v in pts) / len(pts)
+
+
+def arm_runs(study_dir: Path, study: Study, arm: str) -> list[tuple[int, list[dict]]]:
+    """(seed, metrics rows) of every finished-or-not run of the arm that has metrics."""
+    sweep = arm_dir(study_dir, study, arm)
+    if not (sweep / SWEEP_FILE).is_file():
+        return []
+    jobs = yaml.safe_load((sweep / SWEEP_FILE).read_text())["jobs"]
+    out = []
+    for job in jobs:
+        rows = read_jsonl(sweep / job["run_dir"] / METRICS)
+        seed = next((int(o.split("=", 1)[1]) for o in job["overrides"] if o.startswith("seed=")), 0)
+        if rows:
+            out.append((seed, rows))
+    return out
+
+
+def summary(values: list[float]) -> tuple[float, float, int]:
+    n = len(values)
+    return (statistics.fmean(values), statistics.stdev(values) if n > 1 else 0.0, n) if n else (math.nan, math.nan, 0)
+
+
+def analyse(study_dir: Path, study: Study | None = None) -> Path:
+    study_dir = Path(study_dir)
+    study = study or load_study(study_dir)
+    runs = {arm: arm_runs(study_dir, study, arm) for arm in study.arms}
+    if not any(runs.values()):
+        raise ConfigError(f"{study_dir}: no runs of this study yet under {arm_dir(study_dir, study, '').parent}")
+    arms = list(study.arms)
+    lines = [f"# {study.title}", "",
+             "Generated by `coevo study " + str(study_dir) + " --analyse` from the run dirs; do not edit by hand.", "",
+             "| measure | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
+    per_seed = []
+    for m in study.measures:
+        cells = []
+        for arm in arms:
+            vals = [(seed, measure(rows, m)) for seed, rows in runs[arm]]
+            vals = [(s, v) for s, v in vals if v is not None]
+            mean, sd, n = summary([v for _, v in vals])
+            cells.append(f"{mean:+.3f} ± {sd:.3f} (n={n})" if n else "-")
+            per_seed.append(f"- {m.name}, {arm}: " + ", ".join(f"seed {s}: {v:+.4f}" for s, v in vals))
+        lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
+    lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric).", "", "Per seed:", "",
+              *per_seed, "", "Runs:", ""]
+    lines += [f"- {arm}: {arm_dir(study_dir, study, arm)} ({len(runs[arm])} runs)" for arm in arms]
+    for metric in dict.fromkeys(m.metric for m in study.measures):
+        png = _plot(study_dir, metric, runs)
+        if png:
+            lines += ["", f"![{metric}]({png})"]
+    if study.paper.strip():
+        lines += ["", "## The paper's figure", "", study.paper.strip()]
+    out = study_dir / "results.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _plot(study_dir: Path, metric: str, runs: dict[str, list[tuple[int, list[dict]]]]) -> str | None:
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    drawn = False
+    for arm, arm_rows in runs.items():
+        by_it: dict[int, list[float]] = {}
+        for _, rows in arm_rows:
+            for it, v in _value_rows(rows, metric):
+                by_it.setdefault(it, []).append(v)
+        if not by_it:
+            continue
+        its = sorted(by_it)
+        means = [statistics.fmean(by_it[i]) for i in its]
+        sds = [statistics.stdev(by_it[i]) if len(by_it[i]) > 1 else 0.0 for i in its]
+        ax.plot(its, means, marker="o", markersize=3, label=f"{arm} (n={len(arm_rows)})")
+        ax.fill_between(its, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)], alpha=0.2)
+        drawn = True
+    if not drawn:
+        return None
+    ax.set_title(metric, fontsize=10)
+    ax.set_xlabel("iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    name = metric.replace("/", "_").replace("*", "all") + ".png"
+    fig.savefig(Path(study_dir) / name, dpi=100)
+    return name

@@ -1,0 +1,99 @@
+"""`coevo train -m ...`: hydra's multirun, one run dir per combination, one after another.
+
+    coevo train -m experiment=comas seed=0,1,2 arbiter.params.scorer_reward=true,false
+
+Sweep syntax is hydra's own (comma lists, `range(0,3)`, `choice(a,b)`, `glob(...)`), expanded by
+hydra's basic sweeper in its order. Every job's config is composed and validated before the first
+one starts. Job k of the sweep runs in `<sweep_dir>/<k>_<its swept overrides>`; the sweep dir
+(`sweep_dir=...`, default `runs/sweeps/<experiment>`) gets `sweep.yaml` listing every job. A job
+whose run dir already holds its last iteration is skipped, and one with a checkpoint resumes, so a
+killed sweep continues where it stopped. The jobs share one Ray session (started once, or the
+cluster of `ray.address`).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from coevo.config import Config, ConfigError, load_config
+from coevo.tracking import METRICS, read_jsonl
+
+SWEEP_FILE = "sweep.yaml"
+
+
+def expand(overrides: list[str]) -> list[list[str]]:
+    """Every job of a multirun: hydra's parser and basic sweeper, so the syntax is hydra's."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as e:
+        raise ConfigError(f"config error: {str(e).strip().splitlines()[0]}") from None
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def swept_keys(overrides: list[str]) -> list[str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides)) if o.is_sweep_override()]
+
+
+def job_dir_name(index: int, job: list[str], keys: list[str]) -> str:
+    """`3_seed=1,arbiter.params.scorer_reward=False`: the job's number and its swept values."""
+    parts = [o for o in job if o.split("=", 1)[0].lstrip("+~") in keys]
+    return re.sub(r"[^\w.=,+-]", "_", f"{index}_" + ",".join(parts))[:150]
+
+
+def finished(run_dir: Path, iterations: int) -> bool:
+    rows = read_jsonl(run_dir / METRICS)
+    return bool(rows) and rows[-1]["iteration"] >= iterations
+
+
+def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config]]]:
+    """The sweep dir and every job with its validated config (run_dir set), before anything runs."""
+    jobs = expand(overrides)
+    keys = swept_keys(overrides)
+    configs = []
+    for job in jobs:
+        try:
+            configs.append(load_config(job))
+        except ConfigError as e:
+            raise ConfigError(f"sweep job {' '.join(job)}: {e}") from None
+    sweep_dir = Path(configs[0].sweep_dir or f"runs/sweeps/{configs[0].experiment}").expanduser().resolve()
+    planned = []
+    for k, (job, cfg) in enumerate(zip(jobs, configs)):
+        run_dir = sweep_dir / job_dir_name(k, job, keys)
+        planned.append((job, cfg.model_copy(update={"run_dir": str(run_dir), "resume": True})))
+    return sweep_dir, planned
+
+
+def run_sweep(overrides: list[str], progress: bool = True) -> Path:
+    import ray
+
+    from coevo.loop import train
+
+    sweep_dir, jobs = plan_sweep(overrides)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(
+        {"overrides": list(overrides), "jobs": [{"run_dir": Path(c.run_dir).name, "overrides": job} for job, c in jobs]},
+        sort_keys=False))
+    first = jobs[0][1]
+    own_ray = not ray.is_initialized()
+    if own_ray:  # one Ray session for every job of the sweep
+        ray.init(address=first.ray.address, num_cpus=None if first.ray.address else first.ray.num_cpus,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        for k, (job, cfg) in enumerate(jobs):
+            if finished(Path(cfg.run_dir), cfg.iterations):
+                print(f"[{k + 1}/{len(jobs)}] {cfg.run_dir}: already finished")
+                continue
+            print(f"[{k + 1}/{len(jobs)}] {' '.join(job)} -> {cfg.run_dir}")
+            train(cfg, progress=progress)
+    finally:
+        if own_ray:
+            ray.shutdown()
+    return sweep_dir

@@ -1,0 +1,118 @@
+"""Sweeps with hydra's multirun syntax, and a study's analysis checked against its run dirs by hand."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from coevo.cli import main
+from coevo.config import ConfigError
+from coevo.study import Measure, measure
+from coevo.sweep import expand, job_dir_name, plan_sweep
+from coevo.tracking import read_jsonl
+
+
+def test_sweeps_expand_with_hydras_syntax():
+    jobs = expand(["experiment=comas", "seed=0,1", "arbiter.params.scorer_reward=true,false"])
+    assert jobs == [["experiment=comas", "seed=0", "arbiter.params.scorer_reward=True"],
+                    ["experiment=comas", "seed=0", "arbiter.params.scorer_reward=False"],
+                    ["experiment=comas", "seed=1", "arbiter.params.scorer_reward=True"],
+                    ["experiment=comas", "seed=1", "arbiter.params.scorer_reward=False"]]
+    assert len(expand(["seed=range(0,3)", "model=tiny"])) == 3
+    assert job_dir_name(2, jobs[2], ["seed", "arbiter.params.scorer_reward"]) == \
+        "2_seed=1,arbiter.params.scorer_reward=True"
+
+
+def test_a_bad_job_stops_the_sweep_before_anything_runs(tmp_path):
+    with pytest.raises(ConfigError, match="sweep job .*iterations=-1"):
+        plan_sweep(["experiment=comas", "model=tiny", "iterations=2,-1", f"sweep_dir={tmp_path}"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_measures_by_hand():
+    rows = [{"iteration": 0, "eval/accuracy": 0.25},
+            {"iteration": 1, "reward/a/solver": 0.5, "reward/b/solver": 0.0},
+            {"iteration": 2, "reward/a/solver": 1.0, "reward/b/solver": 0.5, "eval/accuracy": 0.5}]
+    assert measure(rows, Measure(name="x", metric="eval/accuracy", how="delta")) == 0.25
+    assert measure(rows, Measure(name="x", metric="reward/*/solver", how="mean")) == (0.25 + 0.75) / 2
+    assert measure(rows, Measure(name="x", metric="reward/*/solver", how="last")) == 0.75
+    assert measure(rows, Measure(name="x", metric="nothing", how="last")) is None
+
+
+STUDY = {"title": "tiny comas: scorer reward on and off", "seeds": [0, 1],
+         "base": ["experiment=comas", "model=tiny", "iterations=1", "logger=none", "eval.num_tasks=2",
+                  "population=duo", "population.games_per_iteration=2", "game.options.max_new_tokens.solver=16",
+                  "game.options.max_new_tokens.evaluator=8", "ray.num_cpus=2"],
+         "arms": {"full": [], "no_scorer_reward": ["arbiter.params.scorer_reward=false"]},
+         "measures": [{"name": "accuracy change", "metric": "eval/accuracy", "how": "delta"},
+                      {"name": "scorer reward", "metric": "reward/*/scorer", "how": "mean"}],
+         "paper": "The paper's figure goes here."}
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
+    study_dir = tmp_path / "tiny_comas"
+    study_dir.mkdir()
+    (study_dir / "study.yaml").write_text(yaml.safe_dump({**STUDY, "runs_dir": str(tmp_path / "runs")}))
+    assert main(["study", str(study_dir)]) == 0
+    text = (study_dir / "results.md").read_text()
+    # every number in the table, recomputed from the run dirs
+    for arm in ("full", "no_scorer_reward"):
+        runs = sorted((tmp_path / "runs" / arm).glob("*_seed=*"))
+        assert [r.name for r in runs] == ["0_seed=0", "1_seed=1"]
+        scorer = []
+        for r in runs:
+            rows = read_jsonl(r / "metrics.jsonl")
+            vals = [v for k, v in rows[1].items() if re.fullmatch(r"reward/agent_\d/scorer", k)]
+            assert vals
+            scorer.append(sum(vals) / len(vals))
+        mean = sum(scorer) / 2
+        sd = (sum((v - mean) ** 2 for v in scorer)) ** 0.5  # n - 1 = 1
+        assert f"{mean:+.3f} ± {sd:.3f} (n=2)" in text
+    # the ablation never penalises the scorer: its reward is 0, the full method's is not positive
+    row = next(line for line in text.splitlines() if line.startswith("| scorer reward"))
+    assert row.split("|")[3].strip().startswith("+0.000 ± 0.000")
+    assert "The paper's figure goes here." in text and (study_dir / "eval_accuracy.png").is_file()
+    # the analysis alone re-runs from the run dirs, and a second study run trains nothing again
+    capsys.readouterr()
+    assert main(["study", str(study_dir)]) == 0
+    assert capsys.readouterr().out.count("already finished") == 4
+    assert main(["study", str(tmp_path / "nowhere"), "--analyse"]) == 2
+
+
+def test_train_schedule_by_hand():
+    from coevo.loop import trains_now
+
+    every = {"mode": "every", "block": 1, "roles": []}
+    assert all(trains_now(every, r, it) for r in ("sneaky", "critic") for it in (1, 2, 3))
+    alt = {"mode": "alternate", "block": 2, "roles": ["sneaky", "critic"]}
+    assert [trains_now(alt, "sneaky", it) for it in range(1, 7)] == [True, True, False, False, True, True]
+    assert [trains_now(alt, "critic", it) for it in range(1, 7)] == [False, False, True, True, False, False]
+    frozen = {"mode": "alternate", "block": 1, "roles": ["critic"]}  # the generator never trains
+    assert not any(trains_now(frozen, "sneaky", it) for it in range(1, 5))
+
+
+def test_train_schedule_names_the_games_roles():
+    from coevo.config import load_config
+
+    with pytest.raises(ConfigError, match="train_schedule.roles: .'judge'. are not roles of spc_v0"):
+        load_config(["experiment=spc", "population.train_schedule.mode=alternate",
+                     "population.train_schedule.roles=[judge,critic]"])
+    with pytest.raises(ConfigError, match="name the roles that take turns"):
+        load_config(["experiment=spc", "population.train_schedule.mode=alternate"])
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_alternating_rounds_train_one_role_at_a_time(tmp_path):
+    from coevo.config import load_config
+    from coevo.loop import train
+
+    run = train(load_config(["experiment=spc", "model=tiny", "iterations=2", "logger=none",
+                             "population.games_per_iteration=2", "population.train_schedule.mode=alternate",
+                             "population.train_schedule.roles=[critic,sneaky]", f"run_dir={tmp_path / 'r'}"]),
+                progress=False)
+    rows = read_jsonl(run / "metrics.jsonl")
+    # fixed seats: agent_0 is the sneaky generator, agent_1 the critic
+    assert rows[1]["learner/agent_0/turns"] == 0 and rows[1]["learner/agent_1/turns"] > 0
+    assert rows[2]["learner/agent_0/turns"] > 0 and rows[2]["learner/agent_1/turns"] == 0
