@@ -231,6 +231,12 @@ class TournamentConfig(Strict):
     split: Literal["train", "test"] = "test"  # which task split the games draw their questions from
 
 
+class ScaleConfig(Strict):
+    """scale=paper applies configs/paper_scale/<experiment>_paper.yaml (the paper's own scale)."""
+
+    name: Literal["default", "paper"] = "default"
+
+
 class Config(Strict):
     experiment: str = "custom"
     seed: int = 0
@@ -250,8 +256,17 @@ class Config(Strict):
     logger: LoggerConfig = Field(default_factory=LoggerConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     tournament: TournamentConfig = Field(default_factory=TournamentConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
     out_dir: str | None = None  # where `coevo tournament` writes; None: runs/tournament-<experiment>
     sweep_dir: str | None = None  # `coevo train -m`: the sweep's folder; None: runs/sweeps/<experiment>
+
+    @model_validator(mode="after")
+    def _paper_scale_exists(self):
+        if self.scale.name == "paper" and not (CONFIG_DIR / "paper_scale" / f"{self.experiment}_paper.yaml").exists():
+            have = sorted(p.stem.removesuffix("_paper") for p in (CONFIG_DIR / "paper_scale").glob("*_paper.yaml"))
+            raise ValueError(f"scale=paper: experiment {self.experiment!r} has no paper scale "
+                             f"(configs/paper_scale/); experiments that have one: {', '.join(have)}")
+        return self
 
     @model_validator(mode="after")
     def _base_roles_of_the_game(self):

@@ -66,3 +66,18 @@ def test_an_arbiter_that_cannot_read_the_games_outcome_is_refused_before_start(t
                    "does not record; tictactoe_v0 is played with arbiter=native population=duo")
     assert not (tmp_path / "r").exists()  # nothing written
     load_config(["game=tictactoe", "arbiter=native", "population=duo"])  # the remedy it names works
+
+
+def test_every_paper_scale_composes_and_validates():
+    """`experiment=<paper> scale=paper` is one override away from the paper's setting; nothing runs."""
+    from coevo.config import CONFIG_DIR
+
+    papers = sorted(p.stem.removesuffix("_paper") for p in (CONFIG_DIR / "paper_scale").glob("*_paper.yaml"))
+    assert "comas" in papers
+    for exp in papers:
+        small, paper = load_config([f"experiment={exp}"]), load_config([f"experiment={exp}", "scale=paper"])
+        assert paper.scale.name == "paper" and paper.model.device == "cuda" and paper.model.name != small.model.name
+        assert paper.population.learner_num_gpus > 0 and paper.game.name == small.game.name
+    assert len(load_config(["experiment=comas", "scale=paper"]).population.agents) == 4  # the paper's 4 agents
+    with pytest.raises(ConfigError, match="has no paper scale"):
+        load_config(["experiment=tictactoe", "scale=paper"])
