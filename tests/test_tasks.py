@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from games.tasks import (ArithmeticTasks, JsonlTasks, Task, TaskSourceConfig, answer_prompt, answers_match,
                          extract_answer, make_task_source)
 
-GSM8K = Path("/work/shared/data/gsm8k")
+# ../shared beside the checkout (development and CI machines); users' machines do not have it
+GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
 
 
 @pytest.mark.parametrize("text,expected", [
