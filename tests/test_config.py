@@ -81,3 +81,14 @@ def test_every_paper_scale_composes_and_validates():
     assert len(load_config(["experiment=comas", "scale=paper"]).population.agents) == 4  # the paper's 4 agents
     with pytest.raises(ConfigError, match="has no paper scale"):
         load_config(["experiment=tictactoe", "scale=paper"])
+
+
+def test_the_readmes_gsm8k_command_composes():
+    """README: `game.options.tasks.source=jsonl game.options.tasks.path=...` without hydra's `+`."""
+    from pathlib import Path
+
+    gsm8k = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
+    if not gsm8k.is_dir():
+        pytest.skip(f"{gsm8k} is not on this machine (it is beside the checkout on development machines)")
+    cfg = load_config(["experiment=comas", "game.options.tasks.source=jsonl", f"game.options.tasks.path={gsm8k}"])
+    assert cfg.game.options["tasks"] == {"source": "jsonl", "difficulty": 1, "path": str(gsm8k)}
