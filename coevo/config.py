@@ -21,7 +21,8 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf and nan are never a setting (algo.lr=inf trained all-NaN adapters and exited 0)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LoraSettings(Strict):
@@ -47,6 +48,15 @@ class ModelConfig(Strict):
     lora: LoraSettings | None = Field(default_factory=LoraSettings)  # null = full-weight agents (not supported yet)
     max_prompt_tokens: int = Field(1024, ge=16)
     system_prompt: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _a_path_must_exist(cls, v: str) -> str:
+        # a local path (absolute, relative, ~) that is not there would be taken for a hub id
+        if v.startswith(("/", "./", "../", "~")) and not Path(v).expanduser().is_dir():
+            raise ValueError(f"{v!r} is not a directory (a local model is a folder with config.json; "
+                             "a known name: `coevo models list`)")
+        return v
 
     @field_validator("backend")
     @classmethod
@@ -190,6 +200,9 @@ class PopulationConfig(Strict):
             raise ValueError("'__base__' names the frozen base model; choose another agent name")
         if any(a == "league" or re.fullmatch(r"league_\d+", a) for a in v):
             raise ValueError("league and league_<k> name the league's snapshots; choose another agent name")
+        bad = [a for a in v if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", a)]
+        if bad:  # a name is a folder of the checkpoint and a metric key: no '/', no spaces
+            raise ValueError(f"agent names are letters, digits, '_', '.', '-' (up to 64), got {bad}")
         return v
 
 
@@ -302,6 +315,21 @@ class Config(Strict):
             raise ValueError(f"population.base_roles: every role of {self.game.name} is played by the base; "
                              "nothing would train")
         return self
+
+
+def check_machine(cfg: Config) -> None:
+    """What a valid config still needs from this machine, checked before anything starts (a
+    config itself is valid anywhere: a paper-scale config validates on a laptop)."""
+    import os
+
+    if cfg.model.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("model.device=cuda: torch sees no CUDA device on this machine; use cpu or auto")
+    if cfg.logger.wandb == "online" and not os.environ.get("WANDB_API_KEY") and not (Path.home() / ".netrc").exists():
+        raise ConfigError("logger.wandb=online needs a wandb login (WANDB_API_KEY or `wandb login`); "
+                          "logger=wandb_offline writes the same files locally")
 
 
 def _arbiter_class(name: str):

@@ -42,6 +42,12 @@ def evaluate_run(cfg) -> str:
     from coevo.models.hf import HFPolicies
     from coevo.models.store import resolve_model
 
+    from coevo.config import ConfigError, check_machine
+
+    check_machine(cfg)
+    run_dir = Path(cfg.run_dir).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise ConfigError(f"run_dir {run_dir} does not exist: name a run to evaluate (coevo eval run_dir=runs/...)")
     agents = cfg.population.agents
     policies = HFPolicies.from_config(resolve_model(cfg.model.name), agents, cfg.model.model_dump())
     ckpt = latest_checkpoint(Path(cfg.run_dir).expanduser().resolve())

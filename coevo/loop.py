@@ -19,7 +19,7 @@ from tqdm import tqdm
 import games
 from coevo.arbiters import make_arbiter
 from coevo.checkpoint import latest_checkpoint, load_driver_state, save_checkpoint
-from coevo.config import Config, ConfigError
+from coevo.config import Config, ConfigError, check_machine
 from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
 from coevo.league import League
@@ -31,12 +31,22 @@ from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
 
 def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
     """Create the run dir, or find the checkpoint to resume. Never overwrites an earlier run."""
+    check_machine(cfg)
     run_dir = Path(cfg.run_dir).expanduser().resolve()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run_dir {run_dir} is a file, not a directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise ConfigError(f"run_dir {run_dir} is not writable")
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
+    if cfg.resume and ckpt is None:
+        print(f"resume=true: {run_dir} holds no checkpoint yet, starting from iteration 0")
     if not cfg.resume and (run_dir / METRICS).exists():
         raise ConfigError(f"run_dir {run_dir} already holds a run: pass resume=true to continue it, "
                           "or choose another run_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
     if ckpt is None:  # a fresh start (also resume=true with nothing saved yet): no stale lines
         for name in (METRICS, TRANSCRIPTS):
             (run_dir / name).unlink(missing_ok=True)

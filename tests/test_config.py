@@ -51,7 +51,7 @@ def test_cli_prints_one_line_not_a_traceback(capsys):
 
 
 def test_help_of_every_subcommand(capsys):
-    for cmd in ["train", "eval", "report", "models", "games"]:
+    for cmd in ["train", "eval", "report", "models", "games", "tournament", "study"]:
         with pytest.raises(SystemExit) as ex:
             main([cmd, "--help"])
         assert ex.value.code == 0
@@ -92,3 +92,39 @@ def test_the_readmes_gsm8k_command_composes():
         pytest.skip(f"{gsm8k} is not on this machine (it is beside the checkout on development machines)")
     cfg = load_config(["experiment=comas", "game.options.tasks.source=jsonl", f"game.options.tasks.path={gsm8k}"])
     assert cfg.game.options["tasks"] == {"source": "jsonl", "difficulty": 1, "path": str(gsm8k)}
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "algo.lr=inf"], "algo.lr: Input should be a finite number"),
+    (["train", "sampling.temperature=nan"], "sampling.temperature: Input should be a finite number"),
+    (["train", "model.name=/nonexistent/dir"], "model.name: '/nonexistent/dir' is not a directory"),
+    (["train", "population.agents=[a/b,c]"], "agent names are letters, digits"),
+    (["train", "model.device=cuda"], "model.device=cuda: torch sees no CUDA device"),
+    (["train", "logger=wandb_online"], "logger.wandb=online needs a wandb login"),
+    (["eval", "model=tiny"], "does not exist: name a run to evaluate"),
+])
+def test_hostile_settings_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch, argv, expected):
+    import torch
+
+    if "model.device=cuda" in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    run_dir = tmp_path / "run"
+    assert main([*argv, f"run_dir={run_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not run_dir.exists()
+
+
+def test_a_run_dir_that_is_a_file_or_not_writable(tmp_path, capsys):
+    import os
+
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "model=tiny", f"run_dir={tmp_path / 'file'}"]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(["train", "model=tiny", f"run_dir={locked / 'run'}"]) == 2
+        assert "cannot be created" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import games
-from coevo.config import Config, ConfigError
+from coevo.config import Config, ConfigError, check_machine
 from coevo.episode import BASE_AGENT
 from coevo.rollout import GamePlan, play
 from coevo.tournament.outputs import write_all
@@ -52,6 +52,7 @@ def position(game, seats: list[str], by_role: bool) -> str:
 
 
 def run_tournament(cfg: Config, progress: bool = True) -> Path:
+    check_machine(cfg)
     t = cfg.tournament
     spec = games.get_game(cfg.game.name)
     players = parse_players(t.players, dict(spec.players), cfg.model.model_dump())
