@@ -33,6 +33,13 @@ from coevo.report import figures, write_report  # noqa: E402
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def read_csv(path):
+    import csv
+
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 def test_figures_follow_the_metrics(tmp_path):
     rows = [{"iteration": 0, "eval/accuracy/a": 0.25, "eval/accuracy": 0.25},
             {"iteration": 1, "reward/a": 0.5, "reward/a/seller": 0.5, "learner/a/loss": 0.1, "learner/a/kl": 0.0,
@@ -60,35 +67,52 @@ def not_blank(png) -> bool:
 
 
 @pytest.mark.usefixtures("local_ray")
-def test_report_of_a_tiny_run(tmp_path, capsys):
+def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys):
+    """One tiny CoMAS training, then: a tournament of the base and two of its checkpoints in a
+    3-seat game (every output file, seats rotated A, B, A and every rotation of it and its swap,
+    results from the mean seat rank), then the run's report with that tournament, looked at in
+    headless Chromium."""
     from coevo.config import load_config
     from coevo.loop import train
-    from coevo.tournament import run_tournament
 
     run = train(load_config(["experiment=comas", "model=tiny", "logger=none", "iterations=2", "eval.num_tasks=4",
                              "population.games_per_iteration=3", "game.options.max_new_tokens.solver=16",
                              f"run_dir={tmp_path / 'run'}"]), progress=False)
-    cup = run_tournament(load_config(["experiment=tictactoe", f"out_dir={tmp_path / 'cup'}",
-                                      "tournament.players=[scripted:random,scripted:minimax]"]), progress=False)
-    # a 3-seat game: the pair fills the seats A, B, A and every rotation of it and of its swap
-    trio = run_tournament(load_config(["experiment=comas", "model=tiny", f"out_dir={tmp_path / 'trio'}",
-                                       f"tournament.players=[base,{run}:agent_0]", "tournament.games_per_pairing=6",
-                                       "game.options.max_new_tokens.solver=16"]), progress=False)
-    matches = [json.loads(line) for line in (trio / "matches.jsonl").read_text().splitlines()]
-    assert len(matches) == 6
-    for seat in ("solver_0", "evaluator_0", "scorer_0"):
-        held = [m["seats"][seat] for m in matches]
-        assert held.count("base") == held.count("run@2:agent_0") == 3
+    players = f"tournament.players=[base,{run}@1:agent_0,{run}:agent_1]"
+    cup = tmp_path / "cup"
+    tiny = ["experiment=comas", "model=tiny", "game.options.max_new_tokens.solver=16",
+            "game.options.max_new_tokens.evaluator=16"]
+    assert main(["tournament", *tiny, players, "tournament.games_per_pairing=6", f"out_dir={cup}"]) == 0
+    printed = capsys.readouterr().out
+    assert "| 1 |" in printed and "run@1:agent_0" in printed and "run@2:agent_1" in printed
+    for name in ["matches.jsonl", "ratings.csv", "pairwise.csv", "ratings.md", "heatmap.png", "index.html"]:
+        assert (cup / name).is_file(), name
+    matches = [json.loads(line) for line in (cup / "matches.jsonl").read_text().splitlines()]
+    assert len(matches) == 3 * 6  # 3 players: 3 pairings, 6 seatings each
+    for pairing in {tuple(m["pairing"]) for m in matches}:
+        games = [m for m in matches if tuple(m["pairing"]) == pairing]
+        for seat in ("solver_0", "evaluator_0", "scorer_0"):
+            held = [m["seats"][seat] for m in games]
+            assert held.count(pairing[0]) == held.count(pairing[1]) == 3
     for m in matches:  # the result follows the mean rank of each player's seats
         mean = {p: sum(r for s, r in m["ranks"].items() if m["seats"][s] == p) / list(m["seats"].values()).count(p)
                 for p in m["pairing"]}
         a, b = m["pairing"]
         assert m["result"][a] == ("win" if mean[a] < mean[b] else "loss" if mean[a] > mean[b] else "draw")
+    assert len(read_csv(cup / "ratings.csv")) == 3
+    for src in re.findall(r'src="([^"]+)"', (cup / "index.html").read_text()):
+        Image.open(cup / src).verify()
+    # the same out_dir again: refused, nothing overwritten; a tournament of another model: the remedy
+    assert main(["tournament", *tiny, players, f"out_dir={cup}"]) == 2
+    assert "already holds a tournament" in capsys.readouterr().err
+    assert main(["tournament", "experiment=comas", players, f"out_dir={tmp_path / 'other'}"]) == 2
+    assert "pass the run's model (e.g. model=tiny)" in capsys.readouterr().err
+
     assert main(["report", str(run), "--tournament", str(cup)]) == 0
     assert "report:" in capsys.readouterr().out
     page = (run / "report" / "index.html").read_text()
     for section in ["Reward per agent", "Learners", "Held-out accuracy", "Arbiter", "Speed", "Transcripts",
-                    "Iteration 1", "Iteration 2", "Tournament", "scripted:minimax"]:
+                    "Iteration 1", "Iteration 2", "Tournament", "run@1:agent_0"]:
         assert section in page, section
     sources = re.findall(r'src="([^"]+)"', page)
     assert len(sources) >= 6

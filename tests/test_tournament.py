@@ -1,5 +1,5 @@
 """coevo tournament: seat rotation, Swiss pairing, results from seat ranks, ratings that recover a
-known order, scripted players, and a tournament between the base and checkpoints of a tiny run."""
+known order, scripted players, mistakes (with models: tests/test_report.py)."""
 from __future__ import annotations
 
 import csv
@@ -153,34 +153,5 @@ def test_mistakes_are_one_line(tmp_path, capsys, overrides, expected):
     assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x" / "matches.jsonl").exists()
 
-
-# ---- with models: the base and checkpoints of a tiny run --------------------------------------
-@pytest.mark.usefixtures("local_ray")
-def test_base_against_checkpoints_of_a_tiny_run(tmp_path, capsys):
-    from coevo.loop import train
-
-    run = train(load_config(["experiment=tictactoe", "model=tiny", "logger=none", "iterations=2",
-                             "population.games_per_iteration=4", f"run_dir={tmp_path / 'ttt'}"]), progress=False)
-    players = f"tournament.players=[base,{run}@1:agent_0,{run}:agent_1,scripted:random]"
-    out = tmp_path / "cup"
-    assert main(["tournament", "experiment=tictactoe", "model=tiny", players, "tournament.games_per_pairing=2",
-                 f"out_dir={out}"]) == 0
-    printed = capsys.readouterr().out
-    assert "| 1 |" in printed and "ttt@1:agent_0" in printed and "ttt@2:agent_1" in printed
-    for name in ["matches.jsonl", "ratings.csv", "pairwise.csv", "ratings.md", "heatmap.png", "index.html"]:
-        assert (out / name).is_file(), name
-    matches = [json.loads(line) for line in (out / "matches.jsonl").read_text().splitlines()]
-    assert len(matches) == 6 * 2  # 4 players: 6 pairings, 2 games each
-    model_turns = [t for m in matches for t in m["episode"]["turns"] if t["agent"] != "player_3"]
-    assert model_turns and all(t["completion_text"].startswith("<move>") for t in model_turns)
-    assert len(read_csv(out / "ratings.csv")) == 4
-    assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page = (out / "index.html").read_text()
-    for src in re.findall(r'src="([^"]+)"', page):
-        assert (out / src).is_file(), src
-    # the same out_dir again: refused, nothing overwritten
-    assert main(["tournament", "experiment=tictactoe", "model=tiny", players, f"out_dir={out}"]) == 2
-    assert "already holds a tournament" in capsys.readouterr().err
-    # adapters of a tiny run in a tournament of another model: named, with the remedy
-    assert main(["tournament", "experiment=tictactoe", players, f"out_dir={tmp_path / 'other'}"]) == 2
-    assert "pass the run's model (e.g. model=tiny)" in capsys.readouterr().err
+# The base against checkpoints of a tiny run, in a 3-seat game, with every output file and the
+# report: tests/test_report.py (one tiny training serves both).
