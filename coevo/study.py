@@ -79,9 +79,8 @@ def arm_dir(study_dir: Path, study: Study, arm: str) -> Path:
 
 
 def arm_overrides(study_dir: Path, study: Study, arm: str) -> list[str]:
-    seeds = ",".join(str(s) for s in study.seeds)
-    return [*study.base, *study.arms[arm], f"seed={seeds}" if len(study.seeds) > 1 else f"seed={study.seeds[0]}",
-            f"sweep_dir={arm_dir(study_dir, study, arm)}"]
+    seeds = ",".join(str(s) for s in study.seeds)  # choice(): a sweep even of one seed, so run dirs say seed=
+    return [*study.base, *study.arms[arm], f"seed=choice({seeds})", f"sweep_dir={arm_dir(study_dir, study, arm)}"]
 
 
 def run_study(study_dir: Path, analyse_only: bool = False) -> Path:

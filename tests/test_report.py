@@ -81,8 +81,8 @@ def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys):
     players = f"tournament.players=[base,{run}@1:agent_0,{run}:agent_1]"
     cup = tmp_path / "cup"
     tiny = ["experiment=comas", "model=tiny", "game.options.max_new_tokens.solver=16",
-            "game.options.max_new_tokens.evaluator=16"]
-    assert main(["tournament", *tiny, players, "tournament.games_per_pairing=6", f"out_dir={cup}"]) == 0
+            "game.options.max_new_tokens.evaluator=16", "tournament.games_per_pairing=6"]
+    assert main(["tournament", *tiny, players, f"out_dir={cup}"]) == 0
     printed = capsys.readouterr().out
     assert "| 1 |" in printed and "run@1:agent_0" in printed and "run@2:agent_1" in printed
     for name in ["matches.jsonl", "ratings.csv", "pairwise.csv", "ratings.md", "heatmap.png", "index.html"]:
@@ -105,7 +105,8 @@ def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys):
     # the same out_dir again: refused, nothing overwritten; a tournament of another model: the remedy
     assert main(["tournament", *tiny, players, f"out_dir={cup}"]) == 2
     assert "already holds a tournament" in capsys.readouterr().err
-    assert main(["tournament", "experiment=comas", players, f"out_dir={tmp_path / 'other'}"]) == 2
+    assert main(["tournament", "experiment=comas", "tournament.games_per_pairing=6", players,
+                 f"out_dir={tmp_path / 'other'}"]) == 2
     assert "pass the run's model (e.g. model=tiny)" in capsys.readouterr().err
 
     assert main(["report", str(run), "--tournament", str(cup)]) == 0
