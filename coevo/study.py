@@ -124,16 +124,18 @@ def measure(rows: list[dict], m: Measure) -> float | None:
 
 
 def arm_runs(study_dir: Path, study: Study, arm: str) -> list[tuple[int, list[dict]]]:
-    """(seed, metrics rows) of every finished-or-not run of the arm that has metrics."""
+    """(seed, metrics rows) of every finished run of the arm."""
     sweep = arm_dir(study_dir, study, arm)
     if not (sweep / SWEEP_FILE).is_file():
         return []
     jobs = yaml.safe_load((sweep / SWEEP_FILE).read_text())["jobs"]
     out = []
     for job in jobs:
-        rows = read_jsonl(sweep / job["run_dir"] / METRICS)
+        run = sweep / job["run_dir"]
+        rows = read_jsonl(run / METRICS)
         seed = next((int(o.split("=", 1)[1]) for o in job["overrides"] if o.startswith("seed=")), 0)
-        if rows:
+        iterations = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("iterations") if rows else None
+        if rows and rows[-1]["iteration"] >= (iterations or 0):  # a run still in progress is left out
             out.append((seed, rows))
     return out
 
@@ -165,7 +167,8 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric).", "", "Per seed:", "",
               *per_seed, "", "Runs:", ""]
-    lines += [f"- {arm}: {arm_dir(study_dir, study, arm)} ({len(runs[arm])} runs)" for arm in arms]
+    lines += [f"- {arm}: {arm_dir(study_dir, study, arm)} ({len(runs[arm])} finished of {len(study.seeds)} seeds)"
+              for arm in arms]
     for metric in dict.fromkeys(m.metric for m in study.measures):
         png = _plot(study_dir, metric, runs)
         if png:
