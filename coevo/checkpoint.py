@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 DRIVER = "driver.json"
+ADAPTER_FILE = "adapter.safetensors"  # an agent's (or a league snapshot's) LoRA weights, peft's keys
 
 
 def checkpoint_root(run_dir: Path) -> Path:

@@ -222,10 +222,6 @@ class RayConfig(Strict):
     num_cpus: int | None = Field(None, ge=1)
 
 
-RATING_MODELS = ("plackett_luce", "bradley_terry_full", "bradley_terry_part", "thurstone_mosteller_full",
-                 "thurstone_mosteller_part")
-
-
 class TournamentConfig(Strict):
     """`coevo tournament`: who plays, how often, and how they are rated (coevo/tournament)."""
 
@@ -237,11 +233,20 @@ class TournamentConfig(Strict):
     # games with more than 2 seats: `cycle` seats the pair alternately (A, B, A, ...), `base` puts
     # the frozen base model in the seats the pair does not hold
     fill: Literal["cycle", "base"] = "cycle"
-    rating: Literal[RATING_MODELS] = "plackett_luce"  # openskill model
+    rating: str = "plackett_luce"  # openskill model: a key of coevo/tournament/ratings.py MODELS
     # skill drift per game (openskill's tau). Tournament players are fixed checkpoints: 0. openskill's
     # default 25/300 suits a changing player and keeps sigma above ~3.5 however many games are played
     tau: float = Field(0.0, ge=0.0)
     split: Literal["train", "test"] = "test"  # which task split the games draw their questions from
+
+    @field_validator("rating")
+    @classmethod
+    def _known_rating_model(cls, v: str) -> str:
+        from coevo.tournament.ratings import MODELS
+
+        if v not in MODELS:
+            raise ValueError(f"unknown rating model {v!r}; known: {', '.join(MODELS)}")
+        return v
 
 
 class ScaleConfig(Strict):
@@ -304,9 +309,10 @@ class Config(Strict):
         schedule = self.population.train_schedule
         if schedule.mode == "alternate" and not schedule.roles:
             raise ValueError(f"population.train_schedule.roles: name the roles that take turns, e.g. {list(roles)}")
-        if [r for r in schedule.roles if r not in roles]:
-            raise ValueError(f"population.train_schedule.roles: {[r for r in schedule.roles if r not in roles]} "
-                             f"are not roles of {self.game.name} (its roles: {list(roles)})")
+        not_roles = [r for r in schedule.roles if r not in roles]
+        if not_roles:
+            raise ValueError(f"population.train_schedule.roles: {not_roles} are not roles of {self.game.name} "
+                             f"(its roles: {list(roles)})")
         unknown = [r for r in self.population.base_roles if r not in roles]
         if unknown:
             raise ValueError(f"population.base_roles: {unknown} are not roles of {self.game.name} "
@@ -347,7 +353,7 @@ def _pydantic_lines(err: ValidationError, prefix: str = "") -> str:
             msg = "unknown field"
         # a whole section (a model validator's input) is no help to show
         got = "" if e["type"] == "missing" or isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"
-        lines.append(f"{where}: {msg}{got}"[:400] if where else f"{msg}{got}"[:400])
+        lines.append((f"{where}: {msg}{got}" if where else f"{msg}{got}")[:400])
     return "; ".join(lines)
 
 

@@ -38,11 +38,10 @@ def evaluate_run(cfg) -> str:
     from safetensors.torch import load_file
 
     import games
-    from coevo.checkpoint import latest_checkpoint
+    from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
+    from coevo.config import ConfigError, check_machine
     from coevo.models.hf import HFPolicies
     from coevo.models.store import resolve_model
-
-    from coevo.config import ConfigError, check_machine
 
     check_machine(cfg)
     run_dir = Path(cfg.run_dir).expanduser().resolve()
@@ -50,12 +49,12 @@ def evaluate_run(cfg) -> str:
         raise ConfigError(f"run_dir {run_dir} does not exist: name a run to evaluate (coevo eval run_dir=runs/...)")
     agents = cfg.population.agents
     policies = HFPolicies.from_config(resolve_model(cfg.model.name), agents, cfg.model.model_dump())
-    ckpt = latest_checkpoint(Path(cfg.run_dir).expanduser().resolve())
+    ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         where = "no checkpoint: untrained adapters (equal to the base)"
     else:
         for a in agents:
-            policies.set_adapter(a, load_file(str(ckpt / a / "adapter.safetensors")))
+            policies.set_adapter(a, load_file(str(ckpt / a / ADAPTER_FILE)))
         where = str(ckpt)
     tasks = games.make(cfg.game.name, **cfg.game.options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
     acc = heldout_accuracy(policies, agents, tasks, cfg.eval.max_new_tokens)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 import openskill.models as osk
 
 from coevo.rollout import GamePlan
-from coevo.tournament.ratings import ORDER, pair_result
+from coevo.tournament.ratings import pair_result, rate_pair
 
 SCORE = {"win": 1.0, "draw": 0.5, "loss": 0.0}
 
@@ -131,9 +131,7 @@ class League:
             for seat, snap in g.opponents.items():
                 holder = {g.trainee_seat: g.trainee, seat: snap}
                 result = pair_result(ranks, holder, g.trainee, snap)
-                (a,), (b,) = self.model.rate([[self.ratings[g.trainee]], [self.ratings[snap]]],
-                                             ranks=[ORDER[result[g.trainee]], ORDER[result[snap]]])
-                self.ratings[g.trainee], self.ratings[snap] = a, b
+                rate_pair(self.model, self.ratings, result)
                 scores.setdefault(g.trainee, []).append(SCORE[result[g.trainee]])
                 key = f"league/{g.trainee}/met/{snap}"
                 metrics[key] = metrics.get(key, 0) + 1

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 import games
 from coevo.arbiters import make_arbiter
-from coevo.checkpoint import latest_checkpoint, load_driver_state, save_checkpoint
+from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint, load_driver_state, save_checkpoint
 from coevo.config import Config, ConfigError, check_machine
 from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
@@ -120,11 +120,11 @@ def save_snapshots(directory: str, league: League, rollout) -> None:
     states = ray.get(rollout.adapters.remote([s.slot for s in league.pool]))
     for slot, state in states.items():
         (Path(directory) / slot).mkdir(parents=True, exist_ok=True)
-        save_file(state, str(Path(directory) / slot / "adapter.safetensors"))
+        save_file(state, str(Path(directory) / slot / ADAPTER_FILE))
 
 
 def load_snapshots(ckpt: Path, league: League) -> dict:
-    return {s.slot: load_file(str(ckpt / LEAGUE_DIR / s.slot / "adapter.safetensors")) for s in league.pool}
+    return {s.slot: load_file(str(ckpt / LEAGUE_DIR / s.slot / ADAPTER_FILE)) for s in league.pool}
 
 
 def train(cfg: Config, progress: bool = True) -> Path:

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from coevo import html
 from coevo.config import ConfigError
 from coevo.episode import BASE_AGENT
-from coevo.tracking import METRICS, TRANSCRIPTS, read_jsonl
+from coevo.tracking import METRICS, TRANSCRIPTS, metric_series, read_jsonl
 
 LEARNER_STATS = ("loss", "kl", "clip_frac", "grad_norm")
 PHASES = ("rollout", "arbiter", "learn", "sync", "eval")
@@ -61,15 +61,10 @@ def _fmt(x, digits: int = 3) -> str:
 
 
 # ---- plots ----------------------------------------------------------------------------------
-def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
-    pts = [(r["iteration"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
 def plot_panels(rows: list[dict], panels: list[tuple[str, dict[str, str]]], path: Path, cols: int = 2) -> bool:
     """One subplot per panel (title, {line label: metric key}); panels without data are left out.
     Returns False (and writes nothing) when no panel has data."""
-    panels = [(t, lines) for t, lines in panels if any(_series(rows, k)[0] for k in lines.values())]
+    panels = [(t, lines) for t, lines in panels if any(metric_series(rows, k) for k in lines.values())]
     if not panels:
         return False
     cols = min(cols, len(panels))
@@ -78,9 +73,9 @@ def plot_panels(rows: list[dict], panels: list[tuple[str, dict[str, str]]], path
     for i, (title, lines) in enumerate(panels):
         ax = fig.add_subplot(n_rows, cols, i + 1)
         for label, key in lines.items():
-            xs, ys = _series(rows, key)
-            if xs:
-                ax.plot(xs, ys, marker="o", markersize=3, label=label)
+            pts = metric_series(rows, key)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=label)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("iteration", fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -27,7 +27,6 @@ typed: every one comes from the run dirs.
 """
 from __future__ import annotations
 
-import fnmatch
 import math
 import statistics
 from pathlib import Path
@@ -39,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coevo.config import ConfigError
 from coevo.sweep import SWEEP_FILE, run_sweep
-from coevo.tracking import METRICS, read_jsonl
+from coevo.tracking import METRICS, metric_series, read_jsonl
 
 STUDY_FILE = "study.yaml"
 
@@ -97,19 +96,8 @@ def run_study(study_dir: Path, analyse_only: bool = False) -> Path:
 
 
 # ---- analysis -------------------------------------------------------------------------------
-def _value_rows(rows: list[dict], pattern: str) -> list[tuple[int, float]]:
-    """(iteration, value) of `pattern` per row that has it; a `*` averages the matching keys."""
-    out = []
-    for r in rows:
-        keys = [k for k in r if fnmatch.fnmatchcase(k, pattern)] if "*" in pattern else [pattern] * (pattern in r)
-        vals = [r[k] for k in keys if isinstance(r[k], (int, float)) and math.isfinite(r[k])]
-        if vals:
-            out.append((r["iteration"], sum(vals) / len(vals)))
-    return out
-
-
 def measure(rows: list[dict], m: Measure) -> float | None:
-    pts = _value_rows(rows, m.metric)
+    pts = metric_series(rows, m.metric)
     if m.how == "mean":
         pts = [p for p in pts if p[0] >= 1]
     if not pts:
@@ -187,7 +175,7 @@ def _plot(study_dir: Path, metric: str, runs: dict[str, list[tuple[int, list[dic
     for arm, arm_rows in runs.items():
         by_it: dict[int, list[float]] = {}
         for _, rows in arm_rows:
-            for it, v in _value_rows(rows, metric):
+            for it, v in metric_series(rows, metric):
                 by_it.setdefault(it, []).append(v)
         if not by_it:
             continue

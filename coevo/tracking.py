@@ -6,6 +6,7 @@ resumed run's files read exactly like an uninterrupted run's.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from pathlib import Path
@@ -20,6 +21,18 @@ def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def metric_series(rows: list[dict], pattern: str) -> list[tuple[int, float]]:
+    """(iteration, value) of metric `pattern` for each row that has a finite value; a `*` in
+    `pattern` averages every matching key of the row (`reward/*/solver`: all agents)."""
+    out = []
+    for r in rows:
+        keys = [k for k in r if fnmatch.fnmatchcase(k, pattern)] if "*" in pattern else [pattern] * (pattern in r)
+        vals = [r[k] for k in keys if isinstance(r[k], (int, float)) and math.isfinite(r[k])]
+        if vals:
+            out.append((r["iteration"], sum(vals) / len(vals)))
+    return out
 
 
 def truncate_after(path: Path, iteration: int) -> None:

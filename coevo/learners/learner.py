@@ -17,6 +17,7 @@ import ray
 import torch
 from safetensors.torch import load_file, save_file
 
+from coevo.checkpoint import ADAPTER_FILE
 from coevo.episode import Turn
 from coevo.learners.advantages import get_advantage
 from coevo.learners.losses import get_loss
@@ -149,13 +150,13 @@ class Learner:
     def save(self, directory: str) -> None:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        save_file(self.adapter(), str(d / "adapter.safetensors"))
+        save_file(self.adapter(), str(d / ADAPTER_FILE))
         torch.save({"optimizer": self.optimizer.state_dict(), "steps": self.steps,
                     "torch_rng": torch.get_rng_state()}, d / "learner_state.pt")
 
     def load(self, directory: str) -> None:
         d = Path(directory)
-        load_adapter_state(self.model, self.agent, load_file(str(d / "adapter.safetensors")))
+        load_adapter_state(self.model, self.agent, load_file(str(d / ADAPTER_FILE)))
         state = torch.load(d / "learner_state.pt", weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = state["steps"]

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from coevo.checkpoint import checkpoint_root, latest_checkpoint
+from coevo.checkpoint import ADAPTER_FILE, checkpoint_root, latest_checkpoint
 from coevo.config import ConfigError
-
-ADAPTER_FILE = "adapter.safetensors"
 
 
 @dataclass(frozen=True)

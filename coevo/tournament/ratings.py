@@ -21,6 +21,14 @@ RESULT = {-1: "loss", 0: "draw", 1: "win"}
 ORDER = {"win": 1, "draw": 2, "loss": 3}  # openskill ranks: lower is better, equal is a draw
 
 
+def rate_pair(model, ratings: dict, result: Mapping[str, str]) -> None:
+    """Update `ratings` (name -> openskill rating) in place from one game of a pair, `result`
+    {a: win|draw|loss, b: ...}."""
+    a, b = list(result)
+    (ra,), (rb,) = model.rate([[ratings[a]], [ratings[b]]], ranks=[ORDER[result[a]], ORDER[result[b]]])
+    ratings[a], ratings[b] = ra, rb
+
+
 def pair_result(seat_ranks: Mapping[str, int], holder: Mapping[str, str | None], a: str, b: str) -> dict[str, str]:
     """{a: win|draw|loss, b: ...} from the game's seat ranks; `holder[seat]` is the player holding
     the seat (None: a filled seat, not counted)."""
@@ -82,9 +90,7 @@ class Standings:
         """One game of a pairing: result[p] in win/draw/loss, rewards[p] the native reward of p's
         seats, positions[p] the role (or seat) p held."""
         a, b = list(result)
-        (ra,), (rb,) = self.model.rate([[self.ratings[a]], [self.ratings[b]]],
-                                       ranks=[ORDER[result[a]], ORDER[result[b]]])
-        self.ratings[a], self.ratings[b] = ra, rb
+        rate_pair(self.model, self.ratings, result)
         for p, q in ((a, b), (b, a)):
             self.overall[p].add(result[p], rewards[p])
             self.pairwise[(p, q, "all")].add(result[p], rewards[p])
