@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from coevo.evaluate import measures_of
+from games.tasks import TaskSourceConfig
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -207,9 +210,18 @@ class PopulationConfig(Strict):
 
 
 class EvalConfig(Strict):
-    num_tasks: int = Field(32, ge=0)  # held-out tasks answered alone by each agent, greedy; 0 = off
+    """Held-out evaluation before training, after it, and every `every` iterations (coevo/evaluate.py)."""
+
+    num_tasks: int = Field(32, ge=0)  # held-out tasks; 0 = off
     max_new_tokens: int = Field(48, ge=1)
     every: int = Field(0, ge=0)  # also evaluate every k iterations (0: only before and after)
+    # accuracy (greedy, alone), sampled (pass@1 at the training temperature, own majority, crowd
+    # votes), or a measure the game ships (spc_v0: critic)
+    measures: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
+    samples: int = Field(4, ge=1, le=64)  # `sampled`: answers per agent and task
+    # the held-out task set; None: the game's own test split. Studies of different games set one
+    # shared set here so their held-out accuracies compare (docs/results.md)
+    tasks: TaskSourceConfig | None = None
 
 
 class LoggerConfig(Strict):
@@ -306,6 +318,10 @@ class Config(Strict):
                 raise ValueError(f"arbiter {self.arbiter.name} reads outcome {missing}, which {self.game.name} does "
                                  f"not record; {self.game.name} is played with arbiter={spec.arbiter} "
                                  f"population={spec.population}")
+        known = measures_of(self.game.name)
+        unknown = [m for m in self.eval.measures if m not in known]
+        if unknown:
+            raise ValueError(f"eval.measures: {unknown} unknown for {self.game.name}; measures: {sorted(known)}")
         schedule = self.population.train_schedule
         if schedule.mode == "alternate" and not schedule.roles:
             raise ValueError(f"population.train_schedule.roles: name the roles that take turns, e.g. {list(roles)}")

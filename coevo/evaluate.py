@@ -1,11 +1,41 @@
-"""Held-out accuracy: every agent answers every held-out task alone, greedy, in one batched call.
+"""Held-out evaluation: what the co-evolution did to each policy, measured apart from the game.
 
-This measures what the co-evolution did to each policy's own problem solving, apart from the game
-(PAPERS.md: the CoMAS table reports the trained agents' accuracy on GSM8K etc.).
+`eval.measures` names what a run measures on its held-out tasks (before training, after it, and
+every `eval.every` iterations). Built in:
+
+- `accuracy`: every agent answers every task alone, greedy (`answer_prompt`):
+  `eval/accuracy/<agent>` and their mean `eval/accuracy` (the CoMAS table's measure).
+- `sampled`: every agent answers every task `eval.samples` (k) times at the training temperature.
+  `eval/sampled_accuracy[/<agent>]`: the share of right samples (pass@1 at that temperature, which a
+  small model's RL moves before its greedy answer); `eval/maj_accuracy[/<agent>]`: the agent's own
+  majority answer of its k samples (single-model self-consistency, a crowd of one); and the
+  crowd's answer over all agents' samples (RLCCF, PAPERS.md section 3) under the SC-weighted vote
+  (`eval/crowd_accuracy_sc`) and the plain majority vote (`eval/crowd_accuracy_majority`).
+
+A game adds its own measures (`GameSpec.measures`, e.g. spc_v0's `critic`: F1 on a labelled step
+set). A measure is `fn(policies, agents, tasks, ctx) -> {metric: value}`; `ctx` is an `EvalContext`.
+Each measure reseeds torch from `ctx.seed`, so a resumed run measures exactly what it would have.
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 from games.tasks import answer_prompt, answers_match, extract_answer
+from games.votes import crowd_answer
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalContext:
+    max_new_tokens: int
+    temperature: float = 1.0  # the training temperature (the `sampled` measure)
+    samples: int = 4          # k answers per agent and task (the `sampled` measure)
+    seed: int = 0
+    game: str = ""            # the run's game and options, for a game's own measures
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+Measure = Callable[..., dict[str, float]]
 
 
 def solved(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, list[bool]]:
@@ -21,23 +51,90 @@ def solved(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dic
     return out
 
 
-def heldout_accuracy(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
-    """`eval/accuracy/<agent>` for each agent, plus their mean as `eval/accuracy`."""
-    if not tasks:
-        return {}
-    correct = {a: sum(ok) for a, ok in solved(policies, agents, tasks, max_new_tokens).items()}
+def accuracy(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, float]:
+    """`eval/accuracy/<agent>` for each agent (greedy, alone), plus their mean as `eval/accuracy`."""
+    correct = {a: sum(ok) for a, ok in solved(policies, agents, tasks, ctx.max_new_tokens).items()}
     out = {f"eval/accuracy/{a}": correct[a] / len(tasks) for a in agents}
     out["eval/accuracy"] = sum(correct.values()) / (len(tasks) * len(agents))
     return out
 
 
+def sample_answers(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, list[list[str | None]]]:
+    """agent -> for each task, its k sampled answers (None: no number), at ctx.temperature."""
+    rows = [(a, i) for a in agents for i in range(len(tasks)) for _ in range(ctx.samples)]
+    completions = policies.generate(agents=[a for a, _ in rows], prompts=[answer_prompt(tasks[i]) for _, i in rows],
+                                    max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature)
+    out: dict[str, list[list[str | None]]] = {a: [[] for _ in tasks] for a in agents}
+    for (a, i), c in zip(rows, completions):
+        out[a][i].append(extract_answer(c.text))
+    return out
+
+
+def sampled(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, float]:
+    """pass@1 at the training temperature, each agent's own majority, and the crowd's two votes."""
+    answers = sample_answers(policies, agents, tasks, ctx)
+    out: dict[str, float] = {}
+    for a in agents:
+        out[f"eval/sampled_accuracy/{a}"] = sum(
+            answers_match(x, t.answer) for t, xs in zip(tasks, answers[a]) for x in xs) / (len(tasks) * ctx.samples)
+        out[f"eval/maj_accuracy/{a}"] = sum(
+            answers_match(crowd_answer({a: xs}, "majority"), t.answer) for t, xs in zip(tasks, answers[a])) / len(tasks)
+    for name in ("sampled_accuracy", "maj_accuracy"):
+        out[f"eval/{name}"] = sum(out[f"eval/{name}/{a}"] for a in agents) / len(agents)
+    for vote, name in (("sc_weighted", "crowd_accuracy_sc"), ("majority", "crowd_accuracy_majority")):
+        out[f"eval/{name}"] = sum(answers_match(crowd_answer({a: answers[a][i] for a in agents}, vote), t.answer)
+                                  for i, t in enumerate(tasks)) / len(tasks)
+    return out
+
+
+BUILTIN: dict[str, Measure] = {"accuracy": accuracy, "sampled": sampled}
+
+
+def measures_of(game: str) -> dict[str, Measure]:
+    """The measures a run of `game` can name: the built-in ones and the game's own."""
+    import games
+
+    return {**BUILTIN, **games.GAMES[game].measures}
+
+
+def evaluate(policies, agents: list[str], tasks: list, names: list[str], ctx: EvalContext) -> dict[str, float]:
+    """Run the named measures on the held-out tasks; {} when there are none."""
+    if not tasks:
+        return {}
+    known = measures_of(ctx.game) if ctx.game else BUILTIN
+    out: dict[str, float] = {}
+    import torch
+
+    for name in names:
+        torch.manual_seed(ctx.seed)  # every measure samples the same way before and after a resume
+        out.update(known[name](policies, agents, tasks, ctx))
+    return out
+
+
+def heldout_tasks(cfg) -> list:
+    """The run's held-out tasks: `eval.tasks` when set (one set shared by studies of several
+    games), else the game's own test split; `eval.num_tasks` of them, chosen by the seed."""
+    import games
+    from games.tasks import make_task_source
+
+    if cfg.eval.tasks is not None:
+        source = make_task_source(cfg.eval.tasks)
+    else:
+        source = games.make(cfg.game.name, **cfg.game.options).task_source
+    return source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
+
+
+def eval_context(cfg) -> EvalContext:
+    return EvalContext(max_new_tokens=cfg.eval.max_new_tokens, temperature=cfg.sampling.temperature,
+                       samples=cfg.eval.samples, seed=cfg.seed, game=cfg.game.name, options=dict(cfg.game.options))
+
+
 def evaluate_run(cfg) -> str:
-    """`coevo eval`: load the run's latest checkpoint (if any) and report held-out accuracy."""
+    """`coevo eval`: load the run's latest checkpoint (if any) and run its held-out measures."""
     from pathlib import Path
 
     from safetensors.torch import load_file
 
-    import games
     from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
     from coevo.config import ConfigError, check_machine
     from coevo.models.hf import HFPolicies
@@ -56,7 +153,7 @@ def evaluate_run(cfg) -> str:
         for a in agents:
             policies.set_adapter(a, load_file(str(ckpt / a / ADAPTER_FILE)))
         where = str(ckpt)
-    tasks = games.make(cfg.game.name, **cfg.game.options).task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
-    acc = heldout_accuracy(policies, agents, tasks, cfg.eval.max_new_tokens)
-    lines = [f"{where}: {len(tasks)} held-out tasks"] + [f"  {k}: {v:.3f}" for k, v in sorted(acc.items())]
+    tasks = heldout_tasks(cfg)
+    result = evaluate(policies, agents, tasks, cfg.eval.measures, eval_context(cfg))
+    lines = [f"{where}: {len(tasks)} held-out tasks"] + [f"  {k}: {v:.3f}" for k, v in sorted(result.items())]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import games
 from coevo.arbiters import make_arbiter
 from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint, load_driver_state, save_checkpoint
 from coevo.config import Config, ConfigError, check_machine
+from coevo.evaluate import eval_context, heldout_tasks
 from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
 from coevo.league import League
@@ -165,7 +166,7 @@ def train(cfg: Config, progress: bool = True) -> Path:
         arbiter.bind(InnerLoop(learners, rollout, cfg.eval.max_new_tokens))
     options = cfg.game.options
     probe = games.make(cfg.game.name, **options)
-    heldout = probe.task_source.heldout(cfg.eval.num_tasks, seed=cfg.seed)
+    heldout, eval_ctx = heldout_tasks(cfg), eval_context(cfg)
 
     start, wandb_id = 0, None
     if ckpt is not None:
@@ -189,7 +190,7 @@ def train(cfg: Config, progress: bool = True) -> Path:
     def evaluate() -> dict[str, float]:
         if not heldout:
             return {}
-        return ray.get(rollout.evaluate.remote(agents, heldout, cfg.eval.max_new_tokens))
+        return ray.get(rollout.evaluate.remote(agents, heldout, cfg.eval.measures, eval_ctx))
 
     sync_weights()
     tracker = RunTracker(run_dir, cfg.model_dump(), cfg.logger.wandb, cfg.logger.project, wandb_id)

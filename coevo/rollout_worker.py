@@ -10,7 +10,7 @@ import torch
 
 import games
 
-from coevo.evaluate import heldout_accuracy, solved
+from coevo.evaluate import EvalContext, evaluate, solved
 from coevo.models.hf import HFPolicies
 from coevo.rollout import GamePlan, play
 
@@ -36,8 +36,8 @@ class RolloutWorker:
         torch.manual_seed(seed)  # sampling is a function of (seed, iteration): resumed runs replay it
         return play(self.policies, game, options, plans, temperature)
 
-    def evaluate(self, agents: list[str], tasks: list, max_new_tokens: int) -> dict[str, float]:
-        return heldout_accuracy(self.policies, agents, tasks, max_new_tokens)
+    def evaluate(self, agents: list[str], tasks: list, measures: list[str], ctx: EvalContext) -> dict[str, float]:
+        return evaluate(self.policies, agents, tasks, measures, ctx)
 
     def solved(self, agent: str, tasks: list, max_new_tokens: int) -> list[bool]:
         return solved(self.policies, [agent], tasks, max_new_tokens)[agent]

@@ -34,6 +34,9 @@ class GameSpec:
     # hand-worked games with known outcomes for the test kit (games/testing.py); None: the
     # module's SCRIPTED_CASES
     cases: tuple[dict, ...] | None = None
+    # held-out measures the game ships, by name (`eval.measures`, coevo/evaluate.py):
+    # fn(policies, agents, tasks, ctx) -> {metric: value}
+    measures: Mapping[str, Callable[..., dict]] = field(default_factory=dict)
 
     @property
     def entry_point(self) -> str | Callable[..., TextGame]:

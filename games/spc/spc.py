@@ -28,8 +28,10 @@ empty, unchanged (whitespace and case aside), or holds no number where the origi
 Otherwise each solver writes `solver_samples` (n) continuations; a continuation succeeds when the
 last number of (context + step + continuation) equals the gold answer, so a solver that stops at
 once is judged by the step itself. The rewrite is valid when success(original) -
-success(altered) >= `min_drop` (compared exactly: 3/5 - 1/5 passes 0.4). Invalid rewrites are
-recorded (`invalid_reason`) and earn the generator nothing.
+success(altered) >= `min_drop` (compared exactly: 3/5 - 1/5 passes 0.4) and, when `min_original`
+is set, success(original) >= `min_original` (a step the solvers cannot continue from even as
+written measures nothing: "original fails"). Invalid rewrites are recorded (`invalid_reason`) and
+earn the generator nothing.
 
 The critic judges the altered step when the rewrite is valid (the truth: Incorrect) and the
 original step (the truth: Correct) as `judge_original` says: `paired` (default) only in games
@@ -39,6 +41,9 @@ game (more critic data, but with few valid rewrites mostly Correct truths, which
 always-Correct critic would exploit); `never`. The judgements are separate turns, altered first;
 neither shows the other. The verdict is read from the critic's own text with `<Answer>\\s*(Correct|Incorrect)\\s*</Answer>`
 (case-insensitive, first match); `<Answer>` is prefilled and generation stops at `</Answer>`.
+With `critique: true` the critic first writes a short critique (`prompts/critic_critique.txt`),
+nothing is prefilled, and the verdict is the first `<Answer>` tag in its text (give it room:
+`max_new_tokens.critic` of 48 or more).
 No match is an illegal move, judged wrong (-1); on the altered step it counts as not caught
 (the sneaky +1): zero-sum, as in the paper. Players other than the critic have no format.
 A non-text action is illegal for every seat and counts as "".
@@ -51,7 +56,7 @@ Outcome (`env.outcome`, also `infos[agent]["outcome"]` at the end):
      "rewrite": str | None,                 # None before the sneaky moved
      "solver_answers": {"original": [str | None], "altered": [str | None]},
      "success_original": float | None, "success_altered": float | None, "drop": float | None,
-     "valid": bool, "invalid_reason": "empty" | "unchanged" | "no number" | "no drop" | None,
+     "valid": bool, "invalid_reason": "empty" | "unchanged" | "no number" | "original fails" | "no drop" | None,
      "judgements": [{"step": "altered" | "original", "truth": "Correct" | "Incorrect",
                      "verdict": "Correct" | "Incorrect" | None, "right": bool}],
      "fooled": bool | None,                 # valid rewrites only: the critic did not say Incorrect
@@ -59,8 +64,12 @@ Outcome (`env.outcome`, also `infos[agent]["outcome"]` at the end):
 
 Training rewards are the arbiter's (`coevo.arbiters.spc`): the same zero-sum +-1.
 
+Held-out measure `critic` (`eval.measures: [critic]`, games/spc/heldout.py): every agent judges a
+labelled step set built from the test split (each picked step as written, and with its result
+corrupted), greedy; `eval/critic_f1`, `eval/critic_balanced_accuracy`, `eval/critic_parse_rate`.
+
 Options (`Options`, pydantic, extra fields rejected): `solver_samples` (n >= 1, default 4),
-`min_drop` (0 < d <= 1, default 0.5), `judge_original` ("paired"), `tasks` (default arithmetic
+`min_drop` (0 < d <= 1, default 0.5), `min_original` (0), `critique` (false), `judge_original` ("paired"), `tasks` (default arithmetic
 difficulty 4: two-step problems, so there is context), `max_new_tokens` (sneaky 48, solver 32,
 critic 8), `max_obs_chars`, `max_action_chars`.
 
@@ -134,6 +143,8 @@ class Options(TextGameOptions):
 
     solver_samples: int = Field(4, ge=1, le=64, description="n: continuations from each version of the step")
     min_drop: float = Field(0.5, gt=0.0, le=1.0, description="success(original) - success(altered) a valid rewrite needs")
+    min_original: float = Field(0.0, ge=0.0, le=1.0, description="success(original) a valid rewrite also needs")
+    critique: bool = Field(False, description="the critic writes a short critique before its verdict")
     judge_original: Literal["paired", "always", "never"] = Field(
         "paired", description="when the critic also judges the original (correct) step")
     tasks: TaskSourceConfig = Field(default_factory=lambda: TaskSourceConfig(difficulty=4))
@@ -156,6 +167,8 @@ class raw_env(TextGame):
     def __init__(self, render_mode: str | None = None, **options: Any):
         opts = Options(**options)  # the game's length depends on solver_samples
         self.FACTS = dataclasses.replace(type(self).FACTS, max_turns=1 + 2 * opts.solver_samples + 2)
+        if opts.critique:  # the critic writes before its verdict: nothing is prefilled
+            self.FACTS = dataclasses.replace(self.FACTS, response_prefix={})
         super().__init__(render_mode, **options)
 
     # ---- rules ----------------------------------------------------------------------------
@@ -188,7 +201,9 @@ class raw_env(TextGame):
             step = self._original if version == "original" else self._rewrite
             self._answers[version].append(extract_answer("\n".join([*self._context, step, text])))
             if len(self._answers["altered"]) == self.options.solver_samples:  # the last solver sample
-                if self._drop() < Fraction(str(self.options.min_drop)):  # exact: 3/5 - 1/5 is 2/5
+                if self._success("original") < Fraction(str(self.options.min_original)):
+                    self._invalid = "original fails"  # the step was not solvable to begin with
+                elif self._drop() < Fraction(str(self.options.min_drop)):  # exact: 3/5 - 1/5 is 2/5
                     self._invalid = "no drop"
                 judge_original = self.options.judge_original == "always" or (
                     self.options.judge_original == "paired" and self._invalid is None)
@@ -257,15 +272,21 @@ class raw_env(TextGame):
     # ---- what each role sees ----------------------------------------------------------------
     def _observation_text(self, agent: str) -> str:
         role, q = self.role(agent), self.task.question
-        context = "\n".join(self._context) or "(none)"
         if role == "sneaky":
-            return self.fit_prompt("sneaky", history=context, question=q, step=self._original)
+            return self.fit_prompt("sneaky", history="\n".join(self._context) or "(none)", question=q,
+                                   step=self._original)
         if role == "solver":
             step = self._original if agent == "solver_0" else (self._rewrite or "")
             return self.fit_prompt("solver", history="\n".join(self._context), question=q, step=step)
         version = self._to_judge[len(self._judgements)] if len(self._judgements) < len(self._to_judge) else "original"
-        step = self._original if version == "original" else self._rewrite
-        return self.fit_prompt("critic", history=context, question=q, step=step)
+        return self.critic_prompt(self._original if version == "original" else self._rewrite)
+
+    def critic_prompt(self, step: str) -> str:
+        """The critic's prompt for `step` after this game's earlier steps (also the held-out
+        `critic` measure's, games/spc/heldout.py)."""
+        template = "critic_critique" if self.options.critique else "critic"
+        return self.fit_prompt(template, history="\n".join(self._context) or "(none)", question=self.task.question,
+                               step=step)
 
 
 def env(**options: Any) -> raw_env:
@@ -333,6 +354,27 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
                 "critic_0": ["<Answer>Incorrect</Answer>"]},
      "expected": {"context": ["First 3 + 4 = 7."], "step_index": 1, "original_step": "Then 7 - 2 = 5.",
                   "valid": True, "fooled": False, "illegal_moves": []},
+     "rewards": {"sneaky_0": -1.0, "critic_0": 1.0}},
+    {"name": "min_original: a rewrite of a step the solvers fail from even as written is invalid",
+     "task": _ONE_STEP, "options": {"solver_samples": 2, "min_original": 1.0, "judge_original": "always"},
+     "script": {"sneaky_0": ["6 * 7 = 41."], "solver_0": ["42", "40"], "solver_1": ["41", "41"],
+                "critic_0": ["<Answer>Correct</Answer>"]},
+     "expected": {"success_original": 0.5, "success_altered": 0.0, "drop": 0.5, "valid": False,
+                  "invalid_reason": "original fails", "fooled": None, "illegal_moves": [],
+                  "judgements": [{"step": "original", "verdict": "Correct", "right": True}]},
+     "rewards": {"sneaky_0": 0.0, "critic_0": 1.0}},
+    {"name": "min_original met exactly (1/2 >= 0.5): the rewrite is valid",
+     "task": _ONE_STEP, "options": {"solver_samples": 2, "min_original": 0.5},
+     "script": {"sneaky_0": ["6 * 7 = 41."], "solver_0": ["42", "40"], "solver_1": ["41", "41"],
+                "critic_0": ["<Answer>Incorrect</Answer>", "<Answer>Correct</Answer>"]},
+     "expected": {"valid": True, "invalid_reason": None, "fooled": False, "illegal_moves": []},
+     "rewards": {"sneaky_0": -1.0, "critic_0": 2.0}},
+    {"name": "critique: the critic writes first, nothing is prefilled, the first <Answer> tag counts",
+     "task": _ONE_STEP, "options": {"solver_samples": 1, "critique": True, "judge_original": "never"},
+     "script": {"sneaky_0": ["6 * 7 = 43."], "solver_0": ["42"], "solver_1": ["43"],
+                "critic_0": ["6 * 7 is 42, not 43. <Answer>Incorrect</Answer> <Answer>Correct</Answer>"]},
+     "expected": {"valid": True, "fooled": False, "illegal_moves": [],
+                  "judgements": [{"verdict": "Incorrect", "right": True}]},
      "rewards": {"sneaky_0": -1.0, "critic_0": 1.0}},
     {"name": "a rewrite without a number is no step: invalid before the solvers",
      "task": _ONE_STEP, "options": {"judge_original": "always"},
