@@ -55,7 +55,13 @@ def cmd_tournament(args) -> int:
 def cmd_study(args) -> int:
     from coevo.study import run_study
 
-    print(f"results: {run_study(args.study_dir, analyse_only=args.analyse)}")
+    if args.compare:
+        from coevo.study import compare
+
+        print(f"comparison: {compare(args.study_dir, args.compare)}")
+        return 0
+    for study_dir in args.study_dir:
+        print(f"results: {run_study(study_dir, analyse_only=args.analyse)}")
     return 0
 
 
@@ -117,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="run a study's arms x seeds (experiments/<paper>/study.yaml), then its analysis",
                         description="Every arm of the study as a sweep over its seeds (finished runs are skipped), "
                                     "then results.md and plots in the study folder; --analyse only re-reads the runs.")
-    st.add_argument("study_dir", help="a folder with study.yaml, e.g. experiments/comas")
+    st.add_argument("study_dir", nargs="+", help="a folder with study.yaml, e.g. experiments/comas (several: in turn)")
     st.add_argument("--analyse", action="store_true", help="only the analysis, from the existing run dirs")
+    st.add_argument("--compare", metavar="OUT", help="only one table of every study's arms: the change in held-out "
+                                                    "accuracy (e.g. --compare docs/results.md)")
     st.set_defaults(fn=cmd_study)
     r = sub.add_parser("report", help="write RUN_DIR/report/index.html (curves, transcripts) and print the summary",
                        description="Per-agent reward, accuracy before/after, tokens/s of a run, and a static "

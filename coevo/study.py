@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 from matplotlib.figure import Figure
@@ -112,8 +113,14 @@ def measure(rows: list[dict], m: Measure) -> float | None:
     return sum(v for _, v in pts) / len(pts)
 
 
-def arm_runs(study_dir: Path, study: Study, arm: str) -> list[tuple[int, list[dict]]]:
-    """(seed, metrics rows) of every finished run of the arm."""
+class Run(NamedTuple):
+    seed: int
+    rows: list[dict]  # metrics.jsonl
+    config: dict      # config.yaml
+
+
+def arm_runs(study_dir: Path, study: Study, arm: str) -> list[Run]:
+    """Every finished run of the arm."""
     sweep = arm_dir(study_dir, study, arm)
     if not (sweep / SWEEP_FILE).is_file():
         return []
@@ -123,9 +130,9 @@ def arm_runs(study_dir: Path, study: Study, arm: str) -> list[tuple[int, list[di
         run = sweep / job["run_dir"]
         rows = read_jsonl(run / METRICS)
         seed = next((int(o.split("=", 1)[1]) for o in job["overrides"] if o.startswith("seed=")), 0)
-        iterations = (yaml.safe_load((run / "config.yaml").read_text()) or {}).get("iterations") if rows else None
-        if rows and rows[-1]["iteration"] >= (iterations or 0):  # a run still in progress is left out
-            out.append((seed, rows))
+        config = (yaml.safe_load((run / "config.yaml").read_text()) or {}) if rows else {}
+        if rows and rows[-1]["iteration"] >= config.get("iterations", 0):  # a run still in progress is left out
+            out.append(Run(seed, rows, config))
     return out
 
 
@@ -149,7 +156,7 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
     for m in study.measures:
         cells = []
         for arm in arms:
-            vals = [(seed, measure(rows, m)) for seed, rows in runs[arm]]
+            vals = [(r.seed, measure(r.rows, m)) for r in runs[arm]]
             vals = [(s, v) for s, v in vals if v is not None]
             mean, sd, n = summary([v for _, v in vals])
             cells.append(f"{mean:+.3f} ± {sd:.3f} (n={n})" if n else "-")
@@ -170,14 +177,14 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
     return out
 
 
-def _plot(study_dir: Path, metric: str, runs: dict[str, list[tuple[int, list[dict]]]]) -> str | None:
+def _plot(study_dir: Path, metric: str, runs: dict[str, list[Run]]) -> str | None:
     fig = Figure(figsize=(6, 3.6))
     ax = fig.add_subplot()
     drawn = False
     for arm, arm_rows in runs.items():
         by_it: dict[int, list[float]] = {}
-        for _, rows in arm_rows:
-            for it, v in metric_series(rows, metric):
+        for run in arm_rows:
+            for it, v in metric_series(run.rows, metric):
                 by_it.setdefault(it, []).append(v)
         if not by_it:
             continue
@@ -198,3 +205,58 @@ def _plot(study_dir: Path, metric: str, runs: dict[str, list[tuple[int, list[dic
     name = metric.replace("/", "_").replace("*", "all") + ".png"
     fig.savefig(Path(study_dir) / name, dpi=100)
     return name
+
+
+# ---- one table across studies (docs/results.md) ------------------------------------------------
+COMPARED = "eval/accuracy"  # every study measures it: each agent alone, greedy, on held-out tasks
+
+
+def heldout_set(config: dict) -> str:
+    """The held-out set a run measured `eval/accuracy` on, in words, from its config.yaml."""
+    from games.tasks import TaskSourceConfig
+
+    ev = config.get("eval") or {}
+    tasks = TaskSourceConfig(**(ev.get("tasks") or (config.get("game") or {}).get("options", {}).get("tasks") or {}))
+    what = f"arithmetic difficulty {tasks.difficulty}" if tasks.source == "arithmetic" else Path(tasks.path).name
+    return f"{ev.get('num_tasks')} tasks, {what}"
+
+
+def compare(study_dirs: list[Path], out: Path) -> Path:
+    """`coevo study DIR... --compare OUT`: every arm of every study in one table, the change in
+    held-out accuracy (`eval/accuracy`, last - first) with its spread over seeds, grouped by base
+    model and held-out set (only rows of one group compare). Nothing is typed: it reads run dirs."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for study_dir in map(Path, study_dirs):
+        study = load_study(study_dir)
+        for arm in study.arms:
+            runs = arm_runs(study_dir, study, arm)
+            if not runs:
+                continue
+            groups: dict[tuple[str, str], list[Run]] = {}
+            for r in runs:
+                groups.setdefault(((r.config.get("model") or {}).get("name", "?"), heldout_set(r.config)), []).append(r)
+            for key, group in groups.items():
+                cells, n = [], 0
+                for how, sign in (("first", ""), ("last", ""), ("delta", "+")):
+                    m = Measure(name=how, metric=COMPARED, how=how)
+                    mean, sd, n = summary([v for r in group if (v := measure(r.rows, m)) is not None])
+                    cells.append(f"{mean:{sign}.3f} ± {sd:.3f}" if n else "-")
+                iters = ", ".join(str(i) for i in sorted({r.config.get("iterations") for r in group}))
+                rows.setdefault(key, []).append(f"| {study_dir.name} | {arm} | {n} | {iters} | " + " | ".join(cells) + " |")
+    if not rows:
+        raise ConfigError(f"no finished runs in any of {', '.join(map(str, study_dirs))}")
+    lines = ["# Every method on one base model and one held-out set", "",
+             "Generated by `coevo study " + " ".join(map(str, study_dirs)) + f" --compare {out}` from the run dirs; "
+             "do not edit by hand.", "",
+             f"`{COMPARED}`: each agent answers each held-out task alone, greedy (coevo/evaluate.py), averaged over "
+             "the population's agents; before = iteration 0 (the untrained population), after = the last iteration. "
+             "mean ± sample standard deviation over seeds (n runs). Only rows under one heading compare: the same "
+             "base model and held-out set. Each study's own measures are in experiments/<study>/results.md."]
+    for (model, heldout), table in rows.items():
+        lines += ["", f"## {model}; held-out: {heldout}", "",
+                  "| study | arm | n | iterations | accuracy before | accuracy after | change |",
+                  "|---|---|---|---|---|---|---|", *table]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    return out

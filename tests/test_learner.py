@@ -124,3 +124,28 @@ def test_kl_to_the_base_is_zero_before_the_adapter_moves_and_positive_after(tiny
     second = learner.step(turns)["learner/agent_0/kl"]
     assert abs(first) < 1e-7  # LoRA's B starts at 0: the adapter adds exactly nothing yet
     assert second > 1e-6
+
+
+@pytest.mark.parametrize("poison", ["nan_reward", "nan_old_logprob", "huge_lr", "inf_weight"])
+def test_a_non_finite_update_is_skipped_and_leaves_no_trace(tiny_model_path, poison, caplog):
+    # NaN in a reward (-> advantages), NaN in a sampled logprob (-> the loss), or a learning rate
+    # so large the step overflows the weights: the update is skipped whole, with a warning
+    algo = {**ALGO, "lr": 3e37, "ppo_epochs": 2} if poison == "huge_lr" else ALGO
+    learner = Learner("agent_0", tiny_model_path, MODEL_CFG, algo, temperature=1.0, seed=0)
+    twin = Learner("agent_0", tiny_model_path, MODEL_CFG, ALGO, temperature=1.0, seed=0)
+    turns, bad = sampled_turns(tiny_model_path), sampled_turns(tiny_model_path)
+    if poison == "nan_reward":
+        bad[1].reward = float("nan")
+    if poison == "nan_old_logprob":
+        bad[2].logprobs = [float("nan")] * len(bad[2].logprobs)
+    if poison == "inf_weight":  # an optimizer step that writes inf (a fault planted in the step itself)
+        learner.optimizer.step = lambda: learner.params[0].data.fill_(float("inf"))
+    before = learner.adapter()
+    metrics = learner.step(bad)
+    assert metrics["learner/agent_0/skipped"] == 1.0 and "update skipped" in caplog.text
+    after = learner.adapter()
+    assert all(torch.equal(before[k], after[k]) for k in before) and learner.steps == 0
+    if poison not in ("huge_lr", "inf_weight"):  # the optimizer state came back too: the next update is a first update
+        assert learner.step(turns)["learner/agent_0/skipped"] == 0.0
+        twin.step(turns)
+        assert all(torch.equal(learner.adapter()[k], twin.adapter()[k]) for k in before)

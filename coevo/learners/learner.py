@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import time
 from pathlib import Path
 
@@ -89,6 +90,9 @@ class Learner:
             return {prefix + "turns": 0}
         rewards = torch.tensor([t.reward for t in turns], dtype=torch.float32)
         advantages = self.advantage_fn(rewards, [t.group for t in turns])
+        if not (torch.isfinite(rewards).all() and torch.isfinite(advantages).all()):
+            return self._skip(prefix, "a reward or advantage is NaN or inf", len(turns))
+        before = self.snapshot()  # the update is all or nothing: a non-finite step returns here
         n_tokens = sum(len(t.completion_ids) for t in turns)
         win_tokens = sum(len(t.completion_ids) for t in turns if t.reward > 0)
         # Advantages are computed above on the original order (groups); micro-batches only permute rows.
@@ -116,21 +120,37 @@ class Learner:
                     ref_logprobs=ref, kl_coef=self.algo["kl_coef"], sft_coef=sft_coef,
                     sft_mask=torch.tensor([t.reward > 0 for t in chunk], device=logprobs.device),  # SFT on winners
                 )
+                if not torch.isfinite(loss):
+                    self.restore(before)
+                    return self._skip(prefix, f"the loss is {float(loss)}", len(turns))
                 (loss * weight).backward()
                 for k, v in stats.items():
                     totals[k] = totals.get(k, 0.0) + float(v) * weight / self.algo["ppo_epochs"]
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.algo["max_grad_norm"])
+            if not torch.isfinite(grad_norm):
+                self.restore(before)
+                return self._skip(prefix, f"the gradient norm is {float(grad_norm)}", len(turns))
             self.optimizer.step()
+            if not all(torch.isfinite(p).all() for p in self.params):
+                self.restore(before)
+                return self._skip(prefix, "the step made a weight NaN or inf", len(turns))
         self.model.eval()
         self.steps += 1
         out = {prefix + k: v for k, v in totals.items()}
         out.update({
-            prefix + "grad_norm": float(grad_norm), prefix + "turns": len(turns), prefix + "tokens": n_tokens,
+            prefix + "skipped": 0.0, prefix + "grad_norm": float(grad_norm), prefix + "turns": len(turns), prefix + "tokens": n_tokens,
             prefix + "reward_mean": float(rewards.mean()), prefix + "adv_abs_mean": float(advantages.abs().mean()),
             prefix + "pad_frac": pad_fraction(lengths, micro_batches),
             prefix + "step_s": time.perf_counter() - t0,
         })
         return out
+
+    def _skip(self, prefix: str, why: str, n_turns: int) -> dict[str, float]:
+        """No update this iteration: the weights and optimizer stay as they were before it."""
+        self.model.eval()
+        self.optimizer.zero_grad(set_to_none=True)
+        logging.getLogger("coevo").warning("learner %s: update skipped, %s", self.agent, why)
+        return {prefix + "skipped": 1.0, prefix + "turns": n_turns}
 
     # -- weights and checkpoints ---------------------------------------------------------------
     def adapter(self) -> dict[str, torch.Tensor]:
