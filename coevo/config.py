@@ -318,6 +318,13 @@ class Config(Strict):
                 raise ValueError(f"arbiter {self.arbiter.name} reads outcome {missing}, which {self.game.name} does "
                                  f"not record; {self.game.name} is played with arbiter={spec.arbiter} "
                                  f"population={spec.population}")
+        if self.eval.tasks is not None:  # an empty or malformed task file stops here, before anything starts
+            from games.tasks import make_task_source
+
+            try:
+                make_task_source(self.eval.tasks)
+            except ValueError as e:
+                raise ValueError(f"eval.tasks: {e}") from None
         known = measures_of(self.game.name)
         unknown = [m for m in self.eval.measures if m not in known]
         if unknown:

@@ -36,6 +36,12 @@ def test_default_model_is_smollm2():
     (["population.agents=[a,__base__]"], "'__base__' names the frozen base model"),
     (["experiment=rlccf", "game.options.crowd_size=2"],
      "rlccf_v0 needs one agent per crowd seat: crowd_size=2 but 3 agents"),
+    (["eval.measures=[accuracy,critic]"], "eval.measures: ['critic'] unknown for comas_v0"),
+    (["eval.measures=[]"], "eval.measures: List should have at least 1 item"),
+    (["eval.samples=0"], "eval.samples: Input should be greater than or equal to 1"),
+    (["eval.tasks={difficulty:9}"], "eval.tasks.difficulty: Input should be less than or equal to 4"),
+    (["eval.tasks={source:jsonl,path:/nonexistent.jsonl}"], "path '/nonexistent.jsonl' does not exist"),
+    (["experiment=spc", "game.options.min_original=2"], "game.options.min_original"),
 ])
 def test_mistakes_name_the_field(overrides, expected):
     with pytest.raises(ConfigError) as err:
@@ -128,3 +134,15 @@ def test_a_run_dir_that_is_a_file_or_not_writable(tmp_path, capsys):
         locked.mkdir(mode=0o500)
         assert main(["train", "model=tiny", f"run_dir={locked / 'run'}"]) == 2
         assert "cannot be created" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "eval.tasks: {path}: the train split holds no tasks"),
+    ('{"question": "q", "answer": "#### 3"}\n{bad\n', "eval.tasks: {path}, line 2: malformed task"),
+])
+def test_a_bad_eval_task_file_stops_before_start(tmp_path, content, expected):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_config([f"eval.tasks={{source:jsonl,path:{path}}}"])
+    assert expected.format(path=path) in str(err.value)

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from safetensors.torch import load_file
+
+from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
 from coevo.config import CONFIG_DIR, load_config
 from coevo.loop import train
 from coevo.tracking import read_jsonl
@@ -25,9 +28,23 @@ def test_experiment_trains_on_tiny_model(experiment, tmp_path: Path):
     played = {t["agent"] for ep in read_jsonl(run_dir / "transcripts.jsonl") if ep["iteration"] == 1
               for t in ep["turns"]}
     assert played & set(cfg.population.agents)
+    transcripts = [ep for ep in read_jsonl(run_dir / "transcripts.jsonl") if ep["iteration"] == 1]
+    ckpt = latest_checkpoint(run_dir)
     for agent in cfg.population.agents:
         assert f"learner/{agent}/turns" in rows[1]
         assert (f"reward/{agent}" in rows[1]) == (agent in played)
+        # the learner took at most the agent's trainable turns (train=False turns: a debate's earlier
+        # rounds, spc's measuring solvers, soar's student), and some when it had any with text
+        trainable = [t for ep in transcripts for t in ep["turns"] if t["agent"] == agent and t["train"]]
+        took = rows[1][f"learner/{agent}/turns"]
+        assert took <= len(trainable), (agent, took, len(trainable))
+        if any(t["completion_text"] for t in trainable):
+            assert took > 0, agent
+        # LoRA's B starts at zero: it moved exactly when the update had a gradient
+        lora_b = [v for k, v in load_file(str(ckpt / agent / ADAPTER_FILE)).items() if "lora_B" in k]
+        moved = any(bool(v.abs().sum() > 0) for v in lora_b)
+        sft = cfg.algo.sft_coef > 0 and rows[1].get(f"learner/{agent}/sft_frac", 0.0) > 0  # NLL on winners
+        assert moved == (rows[1].get(f"learner/{agent}/adv_abs_mean", 0.0) > 0 or sft), agent
     assert rows[1]["rollout/games"] == 2 and rows[1]["rollout/turns"] > 0
 
 
