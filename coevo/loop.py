@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -32,7 +33,6 @@ from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
 
 def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
     """Create the run dir, or find the checkpoint to resume. Never overwrites an earlier run."""
-    check_machine(cfg)
     run_dir = Path(cfg.run_dir).expanduser().resolve()
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run_dir {run_dir} is a file, not a directory")
@@ -128,15 +128,48 @@ def load_snapshots(ckpt: Path, league: League) -> dict:
     return {s.slot: load_file(str(ckpt / LEAGUE_DIR / s.slot / ADAPTER_FILE)) for s in league.pool}
 
 
+def start_ray(cfg: Config) -> bool:
+    """Start a local Ray (`ray.num_cpus` cores), or join the cluster at `ray.address` and say which
+    one; True when this call started it (the caller shuts it down). Nothing is written before."""
+    if ray.is_initialized():
+        return False
+    address = cfg.ray.address
+    if not address:
+        ray.init(num_cpus=cfg.ray.num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        return True
+    if cfg.ray.num_cpus:
+        print(f"ray.num_cpus={cfg.ray.num_cpus} is ignored: joining the cluster at ray.address={address} uses "
+              "its own resources")
+    try:
+        if ":" in address and not address.startswith("ray://"):  # host:port: Ray itself would retry for minutes
+            host, _, port = address.rpartition(":")
+            socket.create_connection((host, int(port)), timeout=5).close()
+        ctx = ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError, OSError) as e:
+        raise ConfigError(f"ray.address={address}: no Ray cluster to join ({str(e).splitlines()[0]}); start one "
+                          "with `ray start --head`, or leave ray.address unset for a local Ray") from None
+    res = ray.cluster_resources()
+    print(f"joined the Ray cluster at {ctx.address_info.get('gcs_address', address)}: {len(ray.nodes())} nodes, "
+          f"{res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
+    return True
+
+
 def train(cfg: Config, progress: bool = True) -> Path:
+    check_machine(cfg)  # what this machine lacks, and a cluster that is not there, stop before anything is written
+    own_ray = start_ray(cfg)
+    try:
+        return _train(cfg, progress)
+    finally:
+        if own_ray:
+            ray.shutdown()
+
+
+def _train(cfg: Config, progress: bool) -> Path:
     run_dir, ckpt = prepare_run_dir(cfg)
     model_path = resolve_model(cfg.model.name)
     agents = cfg.population.agents
     cores = cfg.ray.num_cpus or os.cpu_count() or 1
-    own_ray = not ray.is_initialized()
-    if own_ray:
-        ray.init(address=cfg.ray.address, num_cpus=None if cfg.ray.address else cores,
-                 include_dashboard=False, log_to_driver=False, configure_logging=False)
 
     model_cfg, algo_cfg = cfg.model.model_dump(), cfg.algo.model_dump()
     parallel = cfg.population.parallel_learners
@@ -253,6 +286,4 @@ def train(cfg: Config, progress: bool = True) -> Path:
     tracker.close()
     for actor in [rollout, *learners.values()]:
         ray.kill(actor)
-    if own_ray:
-        ray.shutdown()
     return run_dir

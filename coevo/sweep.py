@@ -74,19 +74,15 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config
 def run_sweep(overrides: list[str], progress: bool = True) -> Path:
     import ray
 
-    from coevo.loop import train
+    from coevo.loop import start_ray, train
 
     sweep_dir, jobs = plan_sweep(overrides)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(
-        {"overrides": list(overrides), "jobs": [{"run_dir": Path(c.run_dir).name, "overrides": job} for job, c in jobs]},
-        sort_keys=False))
-    first = jobs[0][1]
-    own_ray = not ray.is_initialized()
-    if own_ray:  # one Ray session for every job of the sweep
-        ray.init(address=first.ray.address, num_cpus=None if first.ray.address else first.ray.num_cpus,
-                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+    own_ray = start_ray(jobs[0][1])  # one Ray session for every job of the sweep
     try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / SWEEP_FILE).write_text(yaml.safe_dump(
+            {"overrides": list(overrides),
+             "jobs": [{"run_dir": Path(c.run_dir).name, "overrides": job} for job, c in jobs]}, sort_keys=False))
         for k, (job, cfg) in enumerate(jobs):
             if finished(Path(cfg.run_dir), cfg.iterations):
                 print(f"[{k + 1}/{len(jobs)}] {cfg.run_dir}: already finished")
