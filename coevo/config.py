@@ -216,7 +216,8 @@ class EvalConfig(Strict):
     max_new_tokens: int = Field(48, ge=1)
     every: int = Field(0, ge=0)  # also evaluate every k iterations (0: only before and after)
     # accuracy (greedy, alone), sampled (pass@1 at the training temperature, own majority, crowd
-    # votes), or a measure the game ships (spc_v0: critic)
+    # votes), vs_base (each agent against the frozen base in every seat), or a measure the game
+    # ships (spc_v0: critic)
     measures: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
     samples: int = Field(4, ge=1, le=64)  # `sampled`: answers per agent and task
     # the held-out task set; None: the game's own test split. Studies of different games set one

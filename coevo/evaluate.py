@@ -12,6 +12,10 @@ every `eval.every` iterations). Built in:
   crowd's answer over all agents' samples (RLCCF, PAPERS.md section 3) under the SC-weighted vote
   (`eval/crowd_accuracy_sc`) and the plain majority vote (`eval/crowd_accuracy_majority`).
 
+- `vs_base`: each agent in each seat against the frozen base model in the others, on the game's
+  own held-out tasks: its mean native reward per role and the arbiter's metrics over those games
+  (negotiation: the price a trained seller gets from an untrained buyer).
+
 A game adds its own measures (`GameSpec.measures`, e.g. spc_v0's `critic`: F1 on a labelled step
 set). A measure is `fn(policies, agents, tasks, ctx) -> {metric: value}`; `ctx` is an `EvalContext`.
 Each measure reseeds torch from `ctx.seed`, so a resumed run measures exactly what it would have.
@@ -31,8 +35,11 @@ class EvalContext:
     temperature: float = 1.0  # the training temperature (the `sampled` measure)
     samples: int = 4          # k answers per agent and task (the `sampled` measure)
     seed: int = 0
-    game: str = ""            # the run's game and options, for a game's own measures
+    num_tasks: int = 0        # eval.num_tasks: measures with their own task source (critic, vs_base) use it
+    game: str = ""            # the run's game, options and arbiter, for a game's own measures and vs_base
     options: dict = dataclasses.field(default_factory=dict)
+    arbiter: str = ""
+    arbiter_params: dict = dataclasses.field(default_factory=dict)
 
 
 Measure = Callable[..., dict[str, float]]
@@ -53,6 +60,8 @@ def solved(policies, agents: list[str], tasks: list, max_new_tokens: int) -> dic
 
 def accuracy(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, float]:
     """`eval/accuracy/<agent>` for each agent (greedy, alone), plus their mean as `eval/accuracy`."""
+    if not tasks:
+        return {}
     correct = {a: sum(ok) for a, ok in solved(policies, agents, tasks, ctx.max_new_tokens).items()}
     out = {f"eval/accuracy/{a}": correct[a] / len(tasks) for a in agents}
     out["eval/accuracy"] = sum(correct.values()) / (len(tasks) * len(agents))
@@ -72,6 +81,8 @@ def sample_answers(policies, agents: list[str], tasks: list, ctx: EvalContext) -
 
 def sampled(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, float]:
     """pass@1 at the training temperature, each agent's own majority, and the crowd's two votes."""
+    if not tasks:
+        return {}
     answers = sample_answers(policies, agents, tasks, ctx)
     out: dict[str, float] = {}
     for a in agents:
@@ -87,7 +98,51 @@ def sampled(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[
     return out
 
 
-BUILTIN: dict[str, Measure] = {"accuracy": accuracy, "sampled": sampled}
+def vs_base(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, float]:
+    """Each agent in each seat of the game, the frozen base model in every other seat, on the
+    game's own held-out tasks (one game per task and seat, at the training temperature), so a
+    change can be credited to one side (a trained seller against an untrained buyer).
+
+    `eval/vs_base/<agent>/<role>/reward`: the agent's mean native reward in that role; and the
+    run's arbiter metrics over those games, `eval/vs_base/<agent>/<role>/<metric>` (negotiation:
+    mean_price, deal_rate, below_cost_rate; an arbiter that trains inside its judgement, soar's,
+    adds none)."""
+    import games
+    from coevo.arbiters import make_arbiter
+    from coevo.episode import BASE_AGENT
+    from coevo.rollout import GamePlan, play
+
+    import random
+
+    probe = games.make(ctx.game, **ctx.options)
+    source = probe.task_source  # a game without solo questions (a board, a scenario) has no heldout()
+    rng = random.Random(f"vs_base/{ctx.seed}")
+    n = ctx.num_tasks or len(tasks)
+    heldout = source.heldout(n, seed=ctx.seed) or [source.sample(rng, "test") for _ in range(n)]
+    seats = list(probe.possible_agents)
+    plans, where = [], []
+    for a in agents:
+        for seat in seats:
+            for i, task in enumerate(heldout):
+                plans.append(GamePlan(seed=ctx.seed * 100_003 + i, task=task,
+                                      seats={s: a if s == seat else BASE_AGENT for s in seats}))
+                where.append((a, probe.role(seat), seat))
+    episodes, _ = play(policies, ctx.game, ctx.options, plans, ctx.temperature)
+    arbiter = make_arbiter(ctx.arbiter, **ctx.arbiter_params) if ctx.arbiter else None
+    groups: dict[tuple[str, str], list] = {}
+    for (a, role, seat), ep in zip(where, episodes):
+        groups.setdefault((a, role), []).append((seat, ep))
+    out: dict[str, float] = {}
+    for (a, role), played in groups.items():
+        key = f"eval/vs_base/{a}/{role}/"
+        out[key + "reward"] = sum(ep.native_rewards.get(seat, 0.0) for seat, ep in played) / len(played)
+        if arbiter is not None and not hasattr(arbiter, "bind"):
+            metrics = arbiter([ep for _, ep in played])
+            out.update({key + k.removeprefix("arbiter/"): v for k, v in metrics.items() if "/" not in k.removeprefix("arbiter/")})
+    return out
+
+
+BUILTIN: dict[str, Measure] = {"accuracy": accuracy, "sampled": sampled, "vs_base": vs_base}
 
 
 def measures_of(game: str) -> dict[str, Measure]:
@@ -98,9 +153,8 @@ def measures_of(game: str) -> dict[str, Measure]:
 
 
 def evaluate(policies, agents: list[str], tasks: list, names: list[str], ctx: EvalContext) -> dict[str, float]:
-    """Run the named measures on the held-out tasks; {} when there are none."""
-    if not tasks:
-        return {}
+    """Run the named measures on the held-out tasks (a measure with its own tasks, such as
+    vs_base in a board game, runs `ctx.num_tasks` games without them)."""
     known = measures_of(ctx.game) if ctx.game else BUILTIN
     out: dict[str, float] = {}
     import torch
@@ -126,7 +180,8 @@ def heldout_tasks(cfg) -> list:
 
 def eval_context(cfg) -> EvalContext:
     return EvalContext(max_new_tokens=cfg.eval.max_new_tokens, temperature=cfg.sampling.temperature,
-                       samples=cfg.eval.samples, seed=cfg.seed, game=cfg.game.name, options=dict(cfg.game.options))
+                       samples=cfg.eval.samples, seed=cfg.seed, num_tasks=cfg.eval.num_tasks, game=cfg.game.name, options=dict(cfg.game.options),
+                       arbiter=cfg.arbiter.name, arbiter_params=dict(cfg.arbiter.params))
 
 
 def evaluate_run(cfg) -> str:

@@ -221,7 +221,7 @@ def _train(cfg: Config, progress: bool) -> Path:
         return states
 
     def evaluate() -> dict[str, float]:
-        if not heldout:
+        if not cfg.eval.num_tasks:
             return {}
         return ray.get(rollout.evaluate.remote(agents, heldout, cfg.eval.measures, eval_ctx))
 

@@ -128,3 +128,29 @@ def test_unknown_measure_is_a_config_error(capsys):
     assert main(["train", "experiment=comas", "model=tiny", "eval.measures=[critic]"]) == 2
     err = capsys.readouterr().err
     assert "eval.measures: ['critic'] unknown for comas_v0" in err and "'sampled'" in err
+
+
+def test_vs_base_seats_each_agent_against_the_base_in_every_seat():
+    # rps, 3 rounds: the agent always plays paper, the base always rock: the agent wins every round
+    # in either seat (+3), and the native arbiter's metrics come along per role
+    policies = ScriptedPolicies(lambda a, p, k: "rock</move>" if a == "__base__" else "paper</move>")  # after the prefill
+    ctx = EvalContext(max_new_tokens=8, game="rps_v0", options={"rounds": 3}, arbiter="native")
+    out = evaluate(policies, ["a", "b"], [None] * 4, ["vs_base"], ctx)
+    assert {k: v for k, v in out.items() if k.endswith("/reward")} == {
+        f"eval/vs_base/{a}/player/reward": 3.0 for a in ("a", "b")}
+    # 2 agents x 2 seats x 4 tasks = 16 games of 3 rounds: each generate call has one agent row per game
+    rows = [r for r in policies.calls]
+    assert sum(r["rows"] for r in rows) == 16 * 3 * 2
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_vs_base_on_negotiation_reports_price_and_deals(tmp_path):
+    run = tmp_path / "neg"
+    assert main(["train", "experiment=negotiation", "model=tiny", "logger=none", "iterations=1",
+                 "eval.num_tasks=2", "eval.measures=[vs_base]", "population.games_per_iteration=2",
+                 f"run_dir={run}"]) == 0
+    rows = read_jsonl(run / "metrics.jsonl")
+    for agent in ("agent_0", "agent_1"):
+        for role in ("seller", "buyer"):
+            for key in ("reward", "deal_rate", "illegal_rate"):
+                assert f"eval/vs_base/{agent}/{role}/{key}" in rows[0] and f"eval/vs_base/{agent}/{role}/{key}" in rows[-1]

@@ -78,7 +78,7 @@ def critic_measure(policies, agents: list[str], tasks: list, ctx) -> dict[str, f
     from games.spc.spc import parse_verdict
 
     env = games.make(ctx.game, **ctx.options)
-    heldout = env.task_source.heldout(len(tasks), seed=ctx.seed)
+    heldout = env.task_source.heldout(ctx.num_tasks or len(tasks), seed=ctx.seed)
     steps = labelled_steps(ctx.game, ctx.options, heldout, ctx.seed)
     prefix, stop = env.response_prefix("critic_0"), env.stop_strings("critic_0")
     tokens = env.options.max_new_tokens["critic"]
