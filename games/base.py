@@ -87,6 +87,9 @@ class GameFacts:
     # roles whose legality depends on what the move says, not only on its format (a hint that
     # must not contain the secret): the test kit does not expect their formatted garbage legal
     content_legality: tuple[str, ...] = ()
+    # reset(seed) changes the game (its task, scenario or dice); False for a game that always
+    # starts the same (a board): the test kit then does not ask that seeds differ
+    seeded: bool = True
 
 
 class TextGameOptions(BaseModel):

@@ -207,6 +207,15 @@ def check_determinism(game_id: str, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
             env.reset(seed=seed)  # a second reset with the same seed draws the same task again
             assert env.task == runs[-1][0], f"{game_id}: reset(seed={seed}) twice gave different tasks"
         assert runs[0] == runs[1], f"{game_id}: seed {seed} with the same actions played out differently"
+    if make(game_id).FACTS.seeded:  # and the seed matters: the same actions under other seeds, other games
+        env, games_seen = make(game_id), []
+        for seed in seeds:
+            pool = random.Random(0)
+            outcome, seen = _play(env, lambda a, o: pool.choice(["7", "", *env.FACTS.formats.values()]), seed=seed)
+            games_seen.append((env.task, seen))
+        assert any(g != games_seen[0] for g in games_seen[1:]), (
+            f"{game_id}: seeds {seeds} with the same actions gave the same game: reset(seed) ignores its seed "
+            "(or set FACTS.seeded=False for a game that always starts the same)")
 
 
 def check_garbage(game_id: str) -> None:

@@ -28,6 +28,7 @@ def test_the_docstring_example_runs(game_id):
     """A game's docstring is its doc page; its `>>>` example must still be true."""
     module = sys.modules[games.get_game(game_id).env_fn.__module__]
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{module.__name__}: its docstring has no `>>>` example to run"
     assert result.failed == 0, f"{module.__name__}: {result.failed} docstring example(s) failed"
 
 

@@ -211,6 +211,7 @@ class raw_env(TextGame):
         stop_strings={"moderator": ("</deal>",), "seller": ("\nBuyer:",), "buyer": ("\nSeller:",)},
         formats={"moderator": "<deal>none</deal>"},
         response_prefix={"moderator": "<deal>"},
+        seeded=False,  # one fixed scenario (the options), as in the paper: every seed starts the same game
     )
     Options = Options
     PROMPTS_DIR = Path(__file__).parent / "prompts"

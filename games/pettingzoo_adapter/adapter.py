@@ -191,6 +191,7 @@ class PettingZooSpec:
     rules: str = ""  # one or two sentences of rules for the prompt
     agents: tuple[str, ...] | None = None  # the native possible_agents; None: read from the env
     max_turns: int = 500  # a safety cap; a well-formed game ends by its own rules first
+    seeded: bool = False  # does reset(seed) change the native game (dealt cards, dice)? boards: no
     native_kwargs: Mapping[str, Any] = field(default_factory=dict)
     move_names: Sequence[str] | None = None  # one name per action, shown and accepted in replies
     plane_names: Sequence[str] | None = None  # legend of the observation planes (plane 0 first)
@@ -382,6 +383,7 @@ def adapt(spec: PettingZooSpec) -> type[PettingZooGame]:
         stop_strings={r: (MOVE_CLOSE,) for r in roles},
         formats={r: f"{MOVE_OPEN}0{MOVE_CLOSE}" for r in roles},
         response_prefix={r: MOVE_OPEN for r in roles},  # the policy writes only "N</move>"
+        seeded=spec.seeded,
     )
     name = spec.id.replace("-", "_")
     return type(name, (PettingZooGame,), {

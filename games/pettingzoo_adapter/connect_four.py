@@ -25,6 +25,16 @@ What `player_1` sees after `player_0` dropped a disc into column 3 (X is always 
     It is your turn. Reply with the number of your move as <move>N</move>.
 
 Options and outcome: as for every adapted game (see the adapter's docstring).
+
+Example: player_0 stacks four in column 0 while player_1 stacks three in column 1:
+
+    >>> import games
+    >>> env = games.make("connect_four_v0")
+    >>> env.reset(seed=0)
+    >>> for move in ["<move>0</move>", "<move>1</move>"] * 3 + ["<move>0</move>"]:
+    ...     env.step(move)
+    >>> env.outcome["winner"], env.outcome["num_moves"], env.total_rewards
+    ('player_0', 7, {'player_0': 1.0, 'player_1': -1.0})
 """
 from __future__ import annotations
 

@@ -18,6 +18,16 @@ text names it, the round and the score so far. What `player_1` sees in round 2:
 Scripted players (tournament baselines): `rock` (always rock), `cycle` (rock, paper, scissors,
 ...), `beat_last` (plays what beats the opponent's last move), `random`, `illegal`.
 Options: `rounds` (5), `illegal` ("forfeit" | "random"), `max_new_tokens`.
+
+Example: two rounds, paper beats rock, then a tie:
+
+    >>> import games
+    >>> env = games.make("rps_v0", rounds=2)
+    >>> env.reset(seed=0)
+    >>> for move in ["<move>rock</move>", "<move>paper</move>", "<move>scissors</move>", "<move>2</move>"]:
+    ...     env.step(move)
+    >>> env.outcome["winner"], env.total_rewards
+    ('player_1', {'player_0': -1.0, 'player_1': 1.0})
 """
 from __future__ import annotations
 

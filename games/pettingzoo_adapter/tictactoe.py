@@ -33,6 +33,16 @@ Scripted players (tournament baselines): `minimax` (perfect play), `random`, `il
 
 Options: `illegal` ("forfeit" | "random"), `max_new_tokens` ({"player": 8} by default),
 `max_obs_chars`, `max_action_chars`. Outcome: see the adapter's docstring.
+
+Example: X takes the first column (cells 0, 1, 2) while O plays 3 and 4:
+
+    >>> import games
+    >>> env = games.make("tictactoe_v0")
+    >>> env.reset(seed=0)
+    >>> for move in ["<move>0</move>", "<move>3</move>", "<move>1</move>", "<move>4</move>", "<move>2</move>"]:
+    ...     env.step(move)
+    >>> env.outcome["winner"], env.total_rewards
+    ('player_1', {'player_1': 1.0, 'player_2': -1.0})
 """
 from __future__ import annotations
 
