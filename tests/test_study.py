@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -130,3 +131,19 @@ def test_alternating_rounds_train_one_role_at_a_time(tmp_path):
     # fixed seats: agent_0 is the sneaky generator, agent_1 the critic
     assert rows[1]["learner/agent_0/turns"] == 0 and rows[1]["learner/agent_1/turns"] > 0
     assert rows[2]["learner/agent_0/turns"] > 0 and rows[2]["learner/agent_1/turns"] == 0
+
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+@pytest.mark.parametrize("study_dir", sorted(p.parent for p in EXPERIMENTS.glob("*/study.yaml")), ids=lambda p: p.name)
+def test_every_shipped_study_validates(study_dir):
+    # every arm x seed composes to a valid config before anything runs (nothing runs here)
+    from coevo.study import arm_overrides, load_study
+    from coevo.sweep import plan_sweep
+
+    study = load_study(study_dir)
+    for arm in study.arms:
+        _, jobs = plan_sweep(arm_overrides(study_dir, study, arm))
+        assert len(jobs) == len(study.seeds)
+        assert sorted(cfg.seed for _, cfg in jobs) == sorted(study.seeds)
