@@ -7,7 +7,8 @@ every `eval.every` iterations). Built in:
   `eval/accuracy/<agent>` and their mean `eval/accuracy` (the CoMAS table's measure).
 - `sampled`: every agent answers every task `eval.samples` (k) times at the training temperature.
   `eval/sampled_accuracy[/<agent>]`: the share of right samples (pass@1 at that temperature, which a
-  small model's RL moves before its greedy answer); `eval/maj_accuracy[/<agent>]`: the agent's own
+  small model's RL moves before its greedy answer); `eval/pass_at_k[/<agent>]`: the share of tasks
+  with at least one right sample; `eval/maj_accuracy[/<agent>]`: the agent's own
   majority answer of its k samples (single-model self-consistency, a crowd of one); and the
   crowd's answer over all agents' samples (RLCCF, PAPERS.md section 3) under the SC-weighted vote
   (`eval/crowd_accuracy_sc`) and the plain majority vote (`eval/crowd_accuracy_majority`).
@@ -90,7 +91,9 @@ def sampled(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[
             answers_match(x, t.answer) for t, xs in zip(tasks, answers[a]) for x in xs) / (len(tasks) * ctx.samples)
         out[f"eval/maj_accuracy/{a}"] = sum(
             answers_match(crowd_answer({a: xs}, "majority"), t.answer) for t, xs in zip(tasks, answers[a])) / len(tasks)
-    for name in ("sampled_accuracy", "maj_accuracy"):
+        out[f"eval/pass_at_k/{a}"] = sum(
+            any(answers_match(x, t.answer) for x in xs) for t, xs in zip(tasks, answers[a])) / len(tasks)
+    for name in ("sampled_accuracy", "maj_accuracy", "pass_at_k"):
         out[f"eval/{name}"] = sum(out[f"eval/{name}/{a}"] for a in agents) / len(agents)
     for vote, name in (("sc_weighted", "crowd_accuracy_sc"), ("majority", "crowd_accuracy_majority")):
         out[f"eval/{name}"] = sum(answers_match(crowd_answer({a: answers[a][i] for a in agents}, vote), t.answer)

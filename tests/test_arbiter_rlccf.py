@@ -210,3 +210,13 @@ def test_game_options():
         games.make("rlccf_v0", crowd_size=0)
     with pytest.raises(ValidationError, match="unknown role"):
         games.make("rlccf_v0", max_new_tokens={"solver": 10})
+
+
+def test_the_gold_arbiter_pays_the_label():
+    # the labelled control arm: each sample earns 1 exactly when it equals gold (7.0 matches 7)
+    ep = episode({"answerer_0": ["7", "7.0", None, "8"], "answerer_1": ["1", "7", "7", "7"]}, gold="7")
+    m = make_arbiter("gold")([ep])
+    assert rewards(ep) == {"answerer_0": [1.0, 1.0, 0.0, 0.0], "answerer_1": [0.0, 1.0, 1.0, 1.0]}
+    assert m == {"arbiter/individual_accuracy": 5 / 8, "arbiter/no_answer_rate": 1 / 8,
+                 "arbiter/individual_accuracy/agent_0": 0.5, "arbiter/individual_accuracy/agent_1": 0.75}
+    assert make_arbiter("gold")([]) == {}

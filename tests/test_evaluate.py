@@ -53,6 +53,7 @@ def test_sampled_pass1_own_majority_and_the_two_crowd_votes():
         (4 / 8, 7 / 8, 6 / 8)
     assert (out["eval/maj_accuracy/a"], out["eval/maj_accuracy/b"], out["eval/maj_accuracy/c"]) == (0.5, 1.0, 1.0)
     assert out["eval/sampled_accuracy"] == pytest.approx((4 + 7 + 6) / 24)
+    assert (out["eval/pass_at_k/a"], out["eval/pass_at_k/b"], out["eval/pass_at_k/c"]) == (0.5, 1.0, 1.0)
     assert policies.calls == [{"rows": 24, "greedy": False, "temperature": 0.7, "prefixes": None}]
 
 

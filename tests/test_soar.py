@@ -174,3 +174,27 @@ def test_the_game_is_registered_with_its_roles():
     env.step(TEACHER[0])
     assert env.concurrent_agents() == ["student_0"] * 3
     assert env.observe("student_0")["text"] == "What is 1 + 1?\nAnswer with just the number."
+
+
+def test_validity_share_by_hand():
+    from coevo.arbiters.soar import validity_share
+
+    # valid problems all earn 0.25, invalid ones -1: validity explains everything
+    assert validity_share([(True, 0.25), (True, 0.25), (False, -1.0)]) == 1.0
+    # only valid problems, gains differ: nothing is explained by validity
+    assert validity_share([(True, 0.0), (True, 0.5)]) == 0.0
+    # valid 0 and 1 (mean 0.5), invalid 0 (x2): mean 0.25; total = 0.0625*3 + 0.5625 = 0.75;
+    # between = 2 * 0.0625 + 2 * 0.0625 = 0.25 -> 1/3
+    assert validity_share([(True, 0.0), (True, 1.0), (False, 0.0), (False, 0.0)]) == pytest.approx(1 / 3)
+    assert validity_share([]) == 0.0 and validity_share([(True, 0.3), (False, 0.3)]) == 0.0
+
+
+def test_the_hard_set_is_drawn_apart_from_the_heldout_split():
+    from games.tasks import make_task_source
+
+    arbiter = soar_arbiter(hard_tasks={"difficulty": 3})
+    arbiter.bind(CountingInnerLoop())
+    arbiter(episodes_of(ScriptedPolicies())[0])
+    hard = {t["question"] for t in arbiter.state_dict()["hard_set"]}
+    heldout = {t.question for seed in (0, 1, 2) for t in make_task_source({"difficulty": 3}).heldout(24, seed=seed)}
+    assert hard and not hard & heldout

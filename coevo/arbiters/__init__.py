@@ -35,6 +35,7 @@ def make_arbiter(name: str, **params: Any) -> Arbiter:
 # Importing registers them.
 from coevo.arbiters import comas  # noqa: E402,F401
 from coevo.arbiters import debate  # noqa: E402,F401
+from coevo.arbiters import gold  # noqa: E402,F401
 from coevo.arbiters import native  # noqa: E402,F401
 from coevo.arbiters import negotiation  # noqa: E402,F401
 from coevo.arbiters import rlccf  # noqa: E402,F401

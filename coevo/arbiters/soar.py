@@ -2,8 +2,10 @@
 
 For the `soar_v0` games of one iteration (each: one teacher problem, n student answers):
 
-1. The first call fixes the hard set: `hard_pool` problems of `hard_tasks` (held-out split, seeded)
-   that the student answers wrong, greedy and alone, at that moment; at most `hard_size` of them.
+1. The first call fixes the hard set: `hard_pool` problems of `hard_tasks` (drawn from its TRAIN
+   split with `seed`, so a held-out evaluation on its test split, `eval.tasks`, measures on other
+   problems: the set that pays the teacher is never the set that reports the result) that the
+   student answers wrong, greedy and alone, at that moment; at most `hard_size` of them.
    It never changes after that, and it is saved in checkpoints (`state_dict`), so a resumed run
    measures on the same problems. (SOAR uses fail@128 MATH problems; at CPU scale a greedy
    failure is the stand-in.)
@@ -28,10 +30,14 @@ student must be a trainable agent (not in `population.base_roles`); otherwise a 
 
 Metrics: `arbiter/hard_size`, `arbiter/hard_acc_before`, `arbiter/gain_mean`, `arbiter/gain_best`,
 `arbiter/promoted` (0/1), `arbiter/valid_problem_rate`, `arbiter/student_agreement` (share of
-student answers equal to the teacher's answer).
+student answers equal to the teacher's answer), and `arbiter/validity_share`: the share of the
+variance of the teacher's rewards that well-formed vs malformed problems explain (between-group
+variance / total; 1: the teacher learns only to write parseable problems, 0: only the student's
+real gains tell its batches apart; 0 when the rewards do not vary).
 """
 from __future__ import annotations
 
+import random
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -40,6 +46,22 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from coevo.arbiters import register_arbiter
 from coevo.episode import BASE_AGENT, Episode
 from games.tasks import Task, TaskSourceConfig, make_task_source
+
+
+def validity_share(rewards: list[tuple[bool, float]]) -> float:
+    """Between-group (valid / invalid) variance over total variance of the teacher's rewards."""
+    if not rewards:
+        return 0.0
+    mean = sum(r for _, r in rewards) / len(rewards)
+    total = sum((r - mean) ** 2 for _, r in rewards)
+    if total == 0:
+        return 0.0
+    between = 0.0
+    for group in (True, False):
+        rs = [r for v, r in rewards if v == group]
+        if rs:
+            between += len(rs) * (sum(rs) / len(rs) - mean) ** 2
+    return between / total
 
 
 def batches(n_games: int, size: int) -> list[range]:
@@ -84,7 +106,8 @@ class SoarArbiter(BaseModel):
         teacher, student = self._agents(episodes)
         inner = self._inner
         if self._hard is None:
-            pool = make_task_source(self.hard_tasks).heldout(self.hard_pool, seed=self.seed)
+            source, rng = make_task_source(self.hard_tasks), random.Random(f"soar-hard/{self.seed}")
+            pool = [source.sample(rng, "train") for _ in range(self.hard_pool)]
             ok = inner.solved(student, pool)
             self._hard = [t for t, right in zip(pool, ok) if not right][: self.hard_size]
         acc0 = self._accuracy(student)
@@ -117,7 +140,9 @@ class SoarArbiter(BaseModel):
                     t.reward = gains[b] if ep.outcome["valid"] else self.invalid_problem_reward
                     t.group = "soar/teacher"  # RLOO compares the batches' gains
         answers = [c for ep in episodes for c in ep.outcome["student_correct"]]
+        rewards = [(ep.outcome["valid"], t.reward) for ep in episodes for t in ep.turns_of("teacher_0")]
         return {
+            "arbiter/validity_share": validity_share(rewards),
             "arbiter/hard_size": float(len(self._hard)),
             "arbiter/hard_acc_before": acc0,
             "arbiter/gain_mean": sum(gains) / len(gains),
