@@ -233,6 +233,10 @@ class LoggerConfig(Strict):
 class RayConfig(Strict):
     address: str | None = None  # None: start a local Ray; "auto": join a running cluster
     num_cpus: int | None = Field(None, ge=1)
+    # an actor that dies (a killed process, a lost node) is survived this many times per run: new
+    # actors resume from the last checkpoint and the iteration is replayed
+    max_restarts: int = Field(2, ge=0)
+    get_timeout_s: float = Field(3600.0, gt=0)  # a call to an actor that takes longer is an error naming it
 
 
 class TournamentConfig(Strict):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
 import ray
 import yaml
+from ray.exceptions import RayActorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -26,6 +28,8 @@ from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
 from coevo.league import League
 from coevo.models.store import resolve_model
+from coevo.remote import died
+from coevo.remote import get as remote_get
 from coevo.rollout import plan_games
 from coevo.rollout_worker import RolloutActor
 from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
@@ -117,8 +121,8 @@ def arbiter_state(arbiter) -> dict:
 LEAGUE_DIR = "league"  # in a checkpoint: the snapshots' adapters, one folder per rollout slot
 
 
-def save_snapshots(directory: str, league: League, rollout) -> None:
-    states = ray.get(rollout.adapters.remote([s.slot for s in league.pool]))
+def save_snapshots(directory: str, league: League, rollout, get) -> None:
+    states = get(rollout.adapters.remote([s.slot for s in league.pool]), "rollout worker (league adapters)")
     for slot, state in states.items():
         (Path(directory) / slot).mkdir(parents=True, exist_ok=True)
         save_file(state, str(Path(directory) / slot / ADAPTER_FILE))
@@ -156,17 +160,34 @@ def start_ray(cfg: Config) -> bool:
 
 
 def train(cfg: Config, progress: bool = True) -> Path:
+    """Run (or resume) `cfg`'s co-evolution. An actor that dies mid-run is survived up to
+    `ray.max_restarts` times: its iteration is dropped, new actors resume from the last checkpoint
+    and replay it exactly (a resume is exact), with a warning."""
     check_machine(cfg)  # what this machine lacks, and a cluster that is not there, stop before anything is written
     own_ray = start_ray(cfg)
     try:
-        return _train(cfg, progress)
+        for restart in range(cfg.ray.max_restarts + 1):
+            try:
+                with contextlib.ExitStack() as cleanup:  # the attempt's actors and tracker go, however it ends
+                    return _train(cfg, progress, cleanup)
+            except RayActorError as e:
+                if restart == cfg.ray.max_restarts:
+                    raise RuntimeError(f"{died(e)} died, {restart + 1} time(s) in this run (ray.max_restarts="
+                                       f"{cfg.ray.max_restarts}); resume later with resume=true") from e
+                print(f"warning: {died(e)} died mid-iteration; restart {restart + 1} of {cfg.ray.max_restarts}: new "
+                      f"actors resume {cfg.run_dir} from its last checkpoint", file=sys.stderr)
+                cfg = cfg.model_copy(update={"resume": True})
     finally:
         if own_ray:
             ray.shutdown()
 
 
-def _train(cfg: Config, progress: bool) -> Path:
+def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
     run_dir, ckpt = prepare_run_dir(cfg)
+
+    def get(refs, what: str):
+        return remote_get(refs, what, cfg.ray.get_timeout_s)
+
     model_path = resolve_model(cfg.model.name)
     agents = cfg.population.agents
     cores = cfg.ray.num_cpus or os.cpu_count() or 1
@@ -194,39 +215,42 @@ def _train(cfg: Config, progress: bool) -> Path:
     rollout_agents = agents + (league.slots if league.enabled else [])
     rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, rollout_agents, cfg.threads or cores,
                                                       cfg.game.module)
+    for actor in [rollout, *learners.values()]:
+        cleanup.callback(ray.kill, actor)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
     if hasattr(arbiter, "bind"):  # an arbiter that trains inside its judgement (soar) gets the actors
-        arbiter.bind(InnerLoop(learners, rollout, cfg.eval.max_new_tokens))
+        arbiter.bind(InnerLoop(learners, rollout, cfg.eval.max_new_tokens, cfg.ray.get_timeout_s))
     options = cfg.game.options
     probe = games.make(cfg.game.name, **options)
     heldout, eval_ctx = heldout_tasks(cfg), eval_context(cfg)
 
     start, wandb_id = 0, None
     if ckpt is not None:
-        ray.get([learners[a].load.remote(str(ckpt / a)) for a in agents])
+        get([learners[a].load.remote(str(ckpt / a)) for a in agents], "learners (load checkpoint)")
         state = load_driver_state(ckpt)
         start, wandb_id = state["iteration"], state.get("wandb_id")
         if "arbiter" in state:
             arbiter.load_state_dict(state["arbiter"])
         if "league" in state:
             league.load_state_dict(state["league"])
-            ray.get(rollout.set_adapters.remote(load_snapshots(ckpt, league)))
+            get(rollout.set_adapters.remote(load_snapshots(ckpt, league)), "rollout worker (load league)")
         for name in (METRICS, TRANSCRIPTS):
             truncate_after(run_dir / name, start)
         print(f"resuming {run_dir} from iteration {start}")
 
     def sync_weights() -> dict:
-        states = dict(zip(agents, ray.get([learners[a].adapter.remote() for a in agents])))
-        ray.get(rollout.set_adapters.remote(states))
+        states = dict(zip(agents, get([learners[a].adapter.remote() for a in agents], "learners (adapter)")))
+        get(rollout.set_adapters.remote(states), "rollout worker (set_adapters)")
         return states
 
     def evaluate() -> dict[str, float]:
         if not cfg.eval.num_tasks:
             return {}
-        return ray.get(rollout.evaluate.remote(agents, heldout, cfg.eval.measures, eval_ctx))
+        return get(rollout.evaluate.remote(agents, heldout, cfg.eval.measures, eval_ctx), "rollout worker (evaluate)")
 
     sync_weights()
     tracker = RunTracker(run_dir, cfg.model_dump(), cfg.logger.wandb, cfg.logger.project, wandb_id)
+    cleanup.callback(tracker.close)
     if start == 0:
         tracker.log(0, evaluate())  # iteration 0: the untrained population
 
@@ -241,8 +265,8 @@ def _train(cfg: Config, progress: bool) -> Path:
                            base_roles=tuple(cfg.population.base_roles))
         league_games = league.assign(plans, cfg.seed, it, cfg.population.games_per_task)  # [] without a league
         with clock("rollout"):
-            episodes, stats = ray.get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
-                                                          cfg.seed * 100_003 + it))
+            episodes, stats = get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
+                                                      cfg.seed * 100_003 + it), f"rollout worker (play, iteration {it})")
             for t in (t for ep in episodes for t in ep.turns if t.agent in league.slots):
                 t.train = False  # a frozen snapshot's turn: no learner takes it
         # 2. arbitrate: outcome -> a reward on every turn
@@ -256,16 +280,17 @@ def _train(cfg: Config, progress: bool) -> Path:
             steps = ((a, [t for ep in episodes for t in ep.turns if t.agent == a and t.train
                           and trains_now(schedule, t.seat.rsplit("_", 1)[0], it)]) for a in agents)
             if parallel:
-                results = ray.get([learners[a].step.remote(turns) for a, turns in steps])
+                results = get([learners[a].step.remote(turns) for a, turns in steps], f"learners (step, iteration {it})")
             else:
-                results = [ray.get(learners[a].step.remote(turns)) for a, turns in steps]
+                results = [get(learners[a].step.remote(turns), f"learner {a} (step, iteration {it})") for a, turns in steps]
         for r in results:
             metrics.update(r)
         # 4. sync the new adapters into the rollout worker
         with clock("sync"):
             states = sync_weights()
             if league.due(it):  # every agent's new adapter joins the pool of frozen snapshots
-                ray.get(rollout.set_adapters.remote({league.add(a, it).slot: states[a] for a in agents}))
+                get(rollout.set_adapters.remote({league.add(a, it).slot: states[a] for a in agents}),
+                    "rollout worker (league snapshots)")
         if cfg.eval.every and it % cfg.eval.every == 0 or it == cfg.iterations:
             with clock("eval"):
                 metrics.update(evaluate())
@@ -275,15 +300,12 @@ def _train(cfg: Config, progress: bool) -> Path:
         tracker.log(it, metrics)
         tracker.transcripts(it, episodes)
         if it % cfg.checkpoint_every == 0 or it == cfg.iterations:
-            savers = {a: (lambda d, a=a: ray.get(learners[a].save.remote(d))) for a in agents}
+            savers = {a: (lambda d, a=a: get(learners[a].save.remote(d), f"learner {a} (save)")) for a in agents}
             if league.pool:
-                savers[LEAGUE_DIR] = lambda d: save_snapshots(d, league, rollout)
+                savers[LEAGUE_DIR] = lambda d: save_snapshots(d, league, rollout, get)
             save_checkpoint(run_dir, it, savers, {"wandb_id": tracker.wandb_id, **arbiter_state(arbiter),
                                                   **({"league": league.state_dict()} if league.enabled else {})},
                             cfg.keep_checkpoints)
         bar.set_postfix({a: f"{metrics.get(f'reward/{a}', 0):.2f}" for a in agents})
     bar.close()
-    tracker.close()
-    for actor in [rollout, *learners.values()]:
-        ray.kill(actor)
     return run_dir

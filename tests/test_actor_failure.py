@@ -1,0 +1,76 @@
+"""A learner actor killed mid-run is survived: new actors resume from the last checkpoint, the
+iteration is replayed exactly, and the run ends as an uninterrupted one would (issue: reliability).
+A call that never returns is an error naming the actor, not a hang."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
+from coevo.config import load_config
+from coevo.loop import train
+from coevo.tracking import read_jsonl
+from tests.test_loop import BASE, stable
+
+ARGS = [*BASE, "iterations=2", "eval.num_tasks=2"]
+
+
+def actor_processes(pid: int, name: str) -> list[psutil.Process]:
+    """The Ray worker processes under `pid` (a driver that started its own Ray) running `name`."""
+    out = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            if " ".join(p.cmdline()).startswith(f"ray::{name}"):
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_killed_learner_is_replaced_and_the_run_ends_as_if_nothing_happened(tmp_path):
+    full = train(load_config([*ARGS, f"run_dir={tmp_path / 'full'}"]), progress=False)
+    run = tmp_path / "hit"
+    proc = subprocess.Popen([sys.executable, "-m", "coevo.cli", "train", *ARGS, f"run_dir={run}"],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (run / "checkpoints" / "iter_000001" / "driver.json").exists():
+            assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+            time.sleep(0.1)
+        learners = actor_processes(proc.pid, "Learner")
+        assert learners, "no learner process found under the driver"
+        learners[0].send_signal(signal.SIGKILL)  # mid-iteration 2, the last
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err[-2000:]
+    assert "warning: a Learner actor died mid-iteration; restart 1 of 2" in err
+    assert stable(read_jsonl(run / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
+    assert read_jsonl(run / "transcripts.jsonl") == read_jsonl(full / "transcripts.jsonl")
+    a, b = latest_checkpoint(run), latest_checkpoint(full)
+    for agent in ("agent_0", "agent_1", "agent_2"):
+        mine, theirs = load_file(str(a / agent / ADAPTER_FILE)), load_file(str(b / agent / ADAPTER_FILE))
+        assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_call_past_its_deadline_names_the_actor():
+    import ray
+
+    from coevo.remote import ActorTimeout, get
+
+    @ray.remote
+    def slow():
+        time.sleep(30)
+
+    with pytest.raises(ActorTimeout, match=r"learner agent_0 \(step\) did not answer within 0.5 s"):
+        get(slow.remote(), "learner agent_0 (step)", 0.5)
