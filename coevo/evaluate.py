@@ -12,7 +12,6 @@ every `eval.every` iterations). Built in:
   majority answer of its k samples (single-model self-consistency, a crowd of one); and the
   crowd's answer over all agents' samples (RLCCF, PAPERS.md section 3) under the SC-weighted vote
   (`eval/crowd_accuracy_sc`) and the plain majority vote (`eval/crowd_accuracy_majority`).
-
 - `vs_base`: each agent in each seat against the frozen base model in the others, on the game's
   own held-out tasks: its mean native reward per role and the arbiter's metrics over those games
   (negotiation: the price a trained seller gets from an untrained buyer).
