@@ -83,7 +83,7 @@ def test_corrupted_steps_are_wrong_and_the_originals_right():
 def test_scores_worked_by_hand():
     # truths I I C C, verdicts I C - I: tp 1, fn 1, fp 1, tn 0 -> F1 2/4; recall I 1/2, C 0/2
     s = scores(["Incorrect", "Correct", None, "Incorrect"], ["Incorrect", "Incorrect", "Correct", "Correct"])
-    assert s == {"f1": 0.5, "balanced_accuracy": 0.25, "parse_rate": 0.75}
+    assert s == {"f1": 0.5, "balanced_accuracy": 0.25, "parse_rate": 0.75, "says_incorrect": 0.5}
 
 
 def test_critic_measure_on_three_scripted_critics():
@@ -97,6 +97,7 @@ def test_critic_measure_on_three_scripted_critics():
                    EvalContext(max_new_tokens=8, game="spc_v0", options={}))
     assert (out["eval/critic_f1/right"], out["eval/critic_balanced_accuracy/right"]) == (1.0, 1.0)
     assert (out["eval/critic_f1/yes"], out["eval/critic_balanced_accuracy/yes"]) == (0.0, 0.5)
+    assert (out["eval/critic_says_incorrect/right"], out["eval/critic_says_incorrect/yes"]) == (0.5, 0.0)
     assert (out["eval/critic_parse_rate/mute"], out["eval/critic_balanced_accuracy/mute"]) == (0.0, 0.0)
     assert out["eval/critic_f1"] == pytest.approx(1 / 3)
     assert policies.calls[0]["rows"] == 3 * 12 and policies.calls[0]["prefixes"] == ["<Answer>"] * 36

@@ -15,7 +15,8 @@ job is finding errors). A verdict that does not parse counts as wrong for either
 
 Metrics, per agent and as the mean over agents: `eval/critic_f1`, `eval/critic_balanced_accuracy`
 ((recall on Incorrect + recall on Correct) / 2; 0.5 for a critic that always says the same),
-`eval/critic_parse_rate`.
+`eval/critic_parse_rate`, `eval/critic_says_incorrect` (the share of Incorrect verdicts: a critic
+that learned one constant verdict shows here).
 """
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ def scores(verdicts: list[str | None], truths: list[str]) -> dict[str, float]:
     n_bad, n_good = truths.count("Incorrect"), truths.count("Correct")
     return {"f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
             "balanced_accuracy": ((tp / n_bad if n_bad else 0.0) + (tn / n_good if n_good else 0.0)) / 2,
-            "parse_rate": sum(v is not None for v in verdicts) / len(verdicts) if verdicts else 0.0}
+            "parse_rate": sum(v is not None for v in verdicts) / len(verdicts) if verdicts else 0.0,
+            # a critic that always says Incorrect has F1 2/3 on a half-wrong set and balanced accuracy 0.5
+            "says_incorrect": sum(v == "Incorrect" for v in verdicts) / len(verdicts) if verdicts else 0.0}
 
 
 def critic_measure(policies, agents: list[str], tasks: list, ctx) -> dict[str, float]:
@@ -94,6 +97,6 @@ def critic_measure(policies, agents: list[str], tasks: list, ctx) -> dict[str, f
     for a in agents:
         for k, v in scores(verdicts[a], truths).items():
             out[f"eval/critic_{k}/{a}"] = v
-    for k in ("f1", "balanced_accuracy", "parse_rate"):
+    for k in ("f1", "balanced_accuracy", "parse_rate", "says_incorrect"):
         out[f"eval/critic_{k}"] = sum(out[f"eval/critic_{k}/{a}"] for a in agents) / len(agents)
     return out
