@@ -84,7 +84,13 @@ def test_every_paper_scale_composes_and_validates():
         small, paper = load_config([f"experiment={exp}"]), load_config([f"experiment={exp}", "scale=paper"])
         assert paper.scale.name == "paper" and paper.model.device == "cuda" and paper.model.name != small.model.name
         assert paper.population.learner_num_gpus > 0 and paper.game.name == small.game.name
+    assert {"comas", "spc", "rlccf", "soar"} <= set(papers)
     assert len(load_config(["experiment=comas", "scale=paper"]).population.agents) == 4  # the paper's 4 agents
+    rlccf = load_config(["experiment=rlccf", "scale=paper"])
+    assert rlccf.game.options["crowd_size"] == len(rlccf.population.agents) == 4
+    spc = load_config(["experiment=spc", "scale=paper"])
+    assert spc.population.train_schedule.mode == "alternate" and spc.algo.sft_coef == 0.15  # alternating rounds
+    assert load_config(["experiment=soar", "scale=paper"]).arbiter.params["inner_steps"] == 10
     with pytest.raises(ConfigError, match="has no paper scale"):
         load_config(["experiment=tictactoe", "scale=paper"])
 
