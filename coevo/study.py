@@ -159,7 +159,8 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
             vals = [(r.seed, measure(r.rows, m)) for r in runs[arm]]
             vals = [(s, v) for s, v in vals if v is not None]
             mean, sd, n = summary([v for _, v in vals])
-            cells.append(f"{mean:+.3f} ± {sd:.3f} (n={n})" if n else "-")
+            sign = "+" if m.how == "delta" else ""  # a change carries its sign; a level does not
+            cells.append(f"{mean:{sign}.3f} ± {sd:.3f} (n={n})" if n else "-")
             per_seed.append(f"- {m.name}, {arm}: " + ", ".join(f"seed {s}: {v:+.4f}" for s, v in vals))
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric).", "", "Per seed:", "",
