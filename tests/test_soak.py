@@ -56,11 +56,12 @@ def test_two_hundred_iterations_stay_flat(tmp_path):
             first_line, inode = metrics.read_bytes().splitlines()[0], metrics.stat().st_ino
         assert metrics.stat().st_ino == inode, "metrics.jsonl was replaced, not appended to"
         sizes.append((metrics.stat().st_size, transcripts.stat().st_size if transcripts.exists() else 0))
-        if n > WARM and warm is None:
-            warm = usage(proc.pid)
-        if n > WARM:
-            last = usage(proc.pid)
+        if WARM < n <= ITERATIONS:  # after warm-up, before the last row (its actors are then torn down)
+            now = usage(proc.pid)
+            if proc.poll() is None and now[0] > 0:
+                warm, last = warm or now, now
     assert proc.returncode == 0
+    assert warm is not None and last is not None, "no sample of the running process tree"
     assert rows(metrics) == ITERATIONS + 1 and metrics.read_bytes().splitlines()[0] == first_line
     assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(sizes, sizes[1:])), "a log shrank: rewritten"
     kept = sorted(p.name for p in (run / "checkpoints").iterdir())
