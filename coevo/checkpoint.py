@@ -6,6 +6,7 @@ previous one.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
 import shutil
@@ -40,7 +41,10 @@ def save_checkpoint(run_dir: Path, iteration: int, learners: dict, extra: dict, 
     (tmp / "driver_rng.pkl").write_bytes(pickle.dumps(rng))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
-    (final / DRIVER).write_text(json.dumps({"iteration": iteration, **extra}))
+    # driver.json marks the checkpoint complete: written whole or not at all (a kill mid-write
+    # must not leave a half file that counts)
+    (final / f"{DRIVER}.tmp").write_text(json.dumps({"iteration": iteration, **extra}))
+    os.replace(final / f"{DRIVER}.tmp", final / DRIVER)
     for old in sorted(p for p in root.glob("iter_*") if (p / DRIVER).exists())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -171,6 +171,8 @@ def train(cfg: Config, progress: bool = True) -> Path:
                 with contextlib.ExitStack() as cleanup:  # the attempt's actors and tracker go, however it ends
                     return _train(cfg, progress, cleanup)
             except RayActorError as e:
+                if e.actor_init_failed:  # it could not even start (a bad model, no memory): a retry fails too
+                    raise
                 if restart == cfg.ray.max_restarts:
                     raise RuntimeError(f"{died(e)} died, {restart + 1} time(s) in this run (ray.max_restarts="
                                        f"{cfg.ray.max_restarts}); resume later with resume=true") from e
@@ -256,6 +258,7 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
 
     bar = tqdm(range(start + 1, cfg.iterations + 1), initial=start, total=cfg.iterations,
                desc=f"coevo {cfg.experiment}", disable=not progress)
+    cleanup.callback(bar.close)
     for it in bar:
         t_iter = time.perf_counter()
         clock = PhaseClock()
@@ -285,6 +288,10 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
                 results = [get(learners[a].step.remote(turns), f"learner {a} (step, iteration {it})") for a, turns in steps]
         for r in results:
             metrics.update(r)
+        for a in agents:  # the learner's own warning stays in its actor's log: say it here
+            if metrics.get(f"learner/{a}/skipped"):
+                print(f"warning: iteration {it}: learner {a} skipped its update (a NaN or inf reward, loss, "
+                      "gradient or weight); its weights are unchanged", file=sys.stderr)
         # 4. sync the new adapters into the rollout worker
         with clock("sync"):
             states = sync_weights()
@@ -307,5 +314,4 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
                                                   **({"league": league.state_dict()} if league.enabled else {})},
                             cfg.keep_checkpoints)
         bar.set_postfix({a: f"{metrics.get(f'reward/{a}', 0):.2f}" for a in agents})
-    bar.close()
     return run_dir

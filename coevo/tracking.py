@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import os
 from pathlib import Path
 
 from coevo.episode import Episode
@@ -36,9 +37,21 @@ def metric_series(rows: list[dict], pattern: str) -> list[tuple[int, float]]:
 
 
 def truncate_after(path: Path, iteration: int) -> None:
-    """Keep only the lines of iterations <= `iteration` (the last checkpoint of a killed run)."""
-    kept = [r for r in read_jsonl(path) if r.get("iteration", 0) <= iteration]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    """Keep only the lines of iterations <= `iteration` (the last checkpoint of a killed run), byte
+    for byte. A last line cut short by the kill (no newline, not JSON) is dropped; the file is
+    replaced atomically, so a kill during the resume itself loses nothing."""
+    if not path.exists():
+        return
+    lines = path.read_bytes().splitlines(keepends=True)
+    if lines and not lines[-1].endswith(b"\n"):
+        try:
+            json.loads(lines[-1])
+        except ValueError:
+            lines.pop()  # half a line: the kill came mid-write
+    kept = [line for line in lines if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in kept))
+    os.replace(tmp, path)
 
 
 def _clean(value):

@@ -103,6 +103,20 @@ def test_critic_measure_on_three_scripted_critics():
     assert policies.calls[0]["rows"] == 3 * 12 and policies.calls[0]["prefixes"] == ["<Answer>"] * 36
 
 
+def test_critic_measure_follows_the_critique_option():
+    # critique: the critic's own prompt asks for a sentence first, and nothing is prefilled
+    def answer(agent, prompt, k):
+        step = re.search(r"Last step: (.*)", prompt).group(1)
+        verdict = "Correct" if _step_is_right(step) else "Incorrect"
+        return f"Recomputed it. <Answer>{verdict}</Answer>"
+    policies = ScriptedPolicies(answer)
+    out = evaluate(policies, ["a"], [None] * 3, ["critic"],
+                   EvalContext(max_new_tokens=8, game="spc_v0", options={"critique": True}))
+    assert out["eval/critic_balanced_accuracy/a"] == 1.0 and policies.calls[0]["prefixes"] == [""] * 6
+    prompts = [p for p, _ in labelled_steps("spc_v0", {"critique": True}, make_task_source({"difficulty": 4}).heldout(2), 0)]
+    assert all("Recompute the last step" in p for p in prompts)
+
+
 # ---- the real measures on the tiny model --------------------------------------------------------
 
 @pytest.mark.usefixtures("local_ray")

@@ -1,4 +1,6 @@
 """A learner step moves the agent's adapter and nothing else; checkpoints restore it exactly."""
+import copy
+
 import pytest
 import torch
 
@@ -140,11 +142,15 @@ def test_a_non_finite_update_is_skipped_and_leaves_no_trace(tiny_model_path, poi
         bad[2].logprobs = [float("nan")] * len(bad[2].logprobs)
     if poison == "inf_weight":  # an optimizer step that writes inf (a fault planted in the step itself)
         learner.optimizer.step = lambda: learner.params[0].data.fill_(float("inf"))
-    before = learner.adapter()
+    before, opt_before = learner.adapter(), copy.deepcopy(learner.optimizer.state_dict())
     metrics = learner.step(bad)
     assert metrics["learner/agent_0/skipped"] == 1.0 and "update skipped" in caplog.text
-    after = learner.adapter()
+    after, opt_after = learner.adapter(), learner.optimizer.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before) and learner.steps == 0
+    # the optimizer too (huge_lr took an optimizer step in epoch 1 before epoch 2 went NaN)
+    assert opt_after["state"].keys() == opt_before["state"].keys()
+    assert all(torch.equal(opt_after["state"][i][k], opt_before["state"][i][k])
+               for i in opt_before["state"] for k in opt_before["state"][i])
     if poison not in ("huge_lr", "inf_weight"):  # the optimizer state came back too: the next update is a first update
         assert learner.step(turns)["learner/agent_0/skipped"] == 0.0
         twin.step(turns)

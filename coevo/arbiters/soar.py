@@ -3,9 +3,10 @@
 For the `soar_v0` games of one iteration (each: one teacher problem, n student answers):
 
 1. The first call fixes the hard set: `hard_pool` problems of `hard_tasks` (drawn from its TRAIN
-   split with `seed`, so a held-out evaluation on its test split, `eval.tasks`, measures on other
-   problems: the set that pays the teacher is never the set that reports the result) that the
-   student answers wrong, greedy and alone, at that moment; at most `hard_size` of them.
+   split with `seed`; a held-out evaluation, `eval.tasks`, draws the TEST split: for a JSONL
+   source those are other problems; the procedural arithmetic source has one distribution, so the
+   two draws are separate random streams that share a problem only by chance) that the student
+   answers wrong, greedy and alone, at that moment; at most `hard_size` of them.
    It never changes after that, and it is saved in checkpoints (`state_dict`), so a resumed run
    measures on the same problems. (SOAR uses fail@128 MATH problems; at CPU scale a greedy
    failure is the stand-in.)

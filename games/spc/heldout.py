@@ -11,7 +11,9 @@ the step the game would pick (the same rule and seed as a game) is shown twice:
 
 Every agent judges every step with the critic's prompt, prefill and stop strings (greedy), so the
 measure follows the game's options (e.g. `critique`). The positive class is Incorrect (the critic's
-job is finding errors). A verdict that does not parse counts as wrong for either truth.
+job is finding errors). A verdict that does not parse is wrong for either truth in the balanced
+accuracy; in F1 it is a miss on an Incorrect step (FN) but, F1 having no true negatives, not a
+false alarm on a Correct one: read F1 with the parse rate and the balanced accuracy beside it.
 
 Metrics, per agent and as the mean over agents: `eval/critic_f1`, `eval/critic_balanced_accuracy`
 ((recall on Incorrect + recall on Correct) / 2; 0.5 for a critic that always says the same),
@@ -49,13 +51,12 @@ def labelled_steps(game: str, options: dict, tasks: list[Task], seed: int) -> li
     out = []
     for i, task in enumerate(tasks):
         env.reset(seed=seed * 100_003 + i, options={"task": task})
-        context, step = env.outcome["context"], env.outcome["original_step"]
+        step = env.outcome["original_step"]
         wrong = corrupt(step, random.Random(f"spc-heldout/{seed}/{i}"))
         if wrong == step:  # no number to break: this task gives no labelled pair
             continue
-        history = "\n".join(context) or "(none)"
         for text, truth in ((step, "Correct"), (wrong, "Incorrect")):
-            out.append((env.fit_prompt("critic", history=history, question=task.question, step=text), truth))
+            out.append((env.critic_prompt(text), truth))  # the game's own critic prompt (and its options)
     env.close()
     return out
 
