@@ -161,7 +161,7 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
             mean, sd, n = summary([v for _, v in vals])
             sign = "+" if m.how == "delta" else ""  # a change carries its sign; a level does not
             cells.append(f"{mean:{sign}.3f} ± {sd:.3f} (n={n})" if n else "-")
-            per_seed.append(f"- {m.name}, {arm}: " + ", ".join(f"seed {s}: {v:+.4f}" for s, v in vals))
+            per_seed.append(f"- {m.name}, {arm}: " + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or "no runs"))
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric).", "", "Per seed:", "",
               *per_seed, "", "Runs:", ""]
