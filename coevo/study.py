@@ -138,7 +138,10 @@ def arm_runs(study_dir: Path, study: Study, arm: str) -> list[Run]:
 
 def summary(values: list[float]) -> tuple[float, float, int]:
     n = len(values)
-    return (statistics.fmean(values), statistics.stdev(values) if n > 1 else 0.0, n) if n else (math.nan, math.nan, 0)
+    if not n:
+        return math.nan, math.nan, 0
+    # rounding off float dust keeps a zero change from printing as -0.000
+    return round(statistics.fmean(values), 12) + 0.0, statistics.stdev(values) if n > 1 else 0.0, n
 
 
 def analyse(study_dir: Path, study: Study | None = None) -> Path:
