@@ -159,6 +159,7 @@ def test_vs_base_seats_each_agent_against_the_base_in_every_seat():
     assert sum(r["rows"] for r in rows) == 16 * 3 * 2
 
 
+@pytest.mark.slow  # the seating and arbiter metrics are checked by hand on rps above
 @pytest.mark.usefixtures("local_ray")
 def test_vs_base_on_negotiation_reports_price_and_deals(tmp_path):
     run = tmp_path / "neg"

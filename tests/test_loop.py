@@ -46,6 +46,7 @@ def test_train_writes_the_run_dir(tmp_path, capsys):
     assert "agent_0" in out and "run dir:" in out
 
 
+@pytest.mark.slow  # the default suite's real SIGKILL + resume (test_kill_resume.py) covers the same promise
 def test_resume_replays_an_uninterrupted_run(tmp_path):
     full = train(load_config([*BASE, "eval.every=1", "iterations=3", f"run_dir={tmp_path / 'full'}"]), progress=False)
     # a "killed" run: stopped after iteration 2 (its checkpoint), then resumed to 3
