@@ -85,4 +85,5 @@ def test_hostile_completions_break_nothing(experiment, data):
 
 def test_every_game_is_fuzzed():
     fuzzed = {load_config([f"experiment={e}", "model=tiny"]).game.name for e in EXPERIMENTS}
-    assert set(games.GAMES) <= fuzzed, f"games no experiment fuzzes: {sorted(set(games.GAMES) - fuzzed)}"
+    shipped = {g for g, spec in games.GAMES.items() if spec.env_fn.__module__.startswith("games.")}  # not tests' own
+    assert shipped <= fuzzed, f"games no experiment fuzzes: {sorted(shipped - fuzzed)}"
