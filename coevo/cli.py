@@ -13,8 +13,8 @@ EXAMPLES = """examples:
   coevo train experiment=comas                      # 3 agents on SmolLM2-135M, CPU
   coevo train experiment=comas model=tiny iterations=2 run_dir=/tmp/run seed=0
   coevo train experiment=comas run_dir=runs/comas resume=true   # continue a killed run
-  coevo train -m experiment=comas seed=0,1,2 arbiter.params.scorer_reward=true,false   # a sweep
-  coevo eval run_dir=runs/comas                     # held-out accuracy of the last checkpoint
+  coevo train -m experiment=comas seed=0,1 arbiter.params.scorer_reward=true,false     # a sweep of 4 runs
+  coevo eval run_dir=runs/comas                     # held-out measures of its last checkpoint, its settings
   coevo tournament experiment=tictactoe model=tiny out_dir=runs/cup \
         tournament.players=[scripted:minimax,scripted:random,base] tournament.games_per_pairing=8
   coevo models fetch smollm2-135m
@@ -37,9 +37,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from pathlib import Path
+
+    from coevo.config import saved_run_config
     from coevo.evaluate import evaluate_run
 
-    print(evaluate_run(load_config(args.overrides)))
+    keys = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in args.overrides}
+    saved = Path(keys.get("run_dir", "")) / "config.yaml"
+    if "run_dir" in keys and "experiment" not in keys and saved.is_file():
+        cfg = saved_run_config(saved.parent, args.overrides)  # the run's own settings: model, game, agents
+    else:
+        cfg = load_config(args.overrides)
+    print(evaluate_run(cfg))
     return 0
 
 
@@ -108,9 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hydra multirun: one run per combination of comma-separated values (seed=0,1,2)")
     t.add_argument("overrides", nargs="*", help="e.g. experiment=comas model=tiny iterations=2 run_dir=DIR")
     t.set_defaults(fn=cmd_train)
-    e = sub.add_parser("eval", help="held-out accuracy of every agent of a run's latest checkpoint",
-                       description="Evaluate each agent alone on held-out tasks (greedy). Same overrides as "
-                                   "train; run_dir picks the run (its latest checkpoint; none = untrained).")
+    e = sub.add_parser("eval", help="held-out measures of every agent of a run's latest checkpoint",
+                       description="Run eval.measures on held-out tasks. run_dir picks the run (its latest "
+                                   "checkpoint; none = untrained). Without experiment=, the run's own "
+                                   "config.yaml is the base and key=value overrides go on top; with it, the "
+                                   "overrides compose as in train.")
     e.add_argument("overrides", nargs="*")
     e.set_defaults(fn=cmd_eval)
     tn = sub.add_parser("tournament", help="rate players (base, checkpoints, scripted) against each other",

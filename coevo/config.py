@@ -48,7 +48,8 @@ class ModelConfig(Strict):
     # ~400 tokens, micro-batch 4: peak 6.5 GB -> 3.3 GB for 1.2x the step time (micro-batch 2
     # without it: 3.9 GB and faster than either; bench/learner.py --part memory)
     gradient_checkpointing: bool = False
-    lora: LoraSettings | None = Field(default_factory=LoraSettings)  # null = full-weight agents (not supported yet)
+    # null = full-weight agents: each agent is a whole copy of the model (small models; CPU or one GPU each)
+    lora: LoraSettings | None = Field(default_factory=LoraSettings)
     max_prompt_tokens: int = Field(1024, ge=16)
     system_prompt: str | None = None
 
@@ -68,12 +69,14 @@ class ModelConfig(Strict):
             raise ValueError("only the 'hf' backend exists so far; 'vllm' is planned as an optional extra")
         return v
 
-    @field_validator("lora")
-    @classmethod
-    def _lora_required(cls, v):
-        if v is None:
-            raise ValueError("full-weight agents are not supported yet: set model.lora (r, alpha)")
-        return v
+
+class AgentModel(Strict):
+    """An agent on a base model of its own (`population.models`); the other agents use `model`."""
+
+    name: str  # as model.name: a known name (`coevo models list`), a directory or a hub id
+    lora: LoraSettings | None = None  # None: model.lora
+
+    _a_path_must_exist = field_validator("name")(ModelConfig._a_path_must_exist.__func__)
 
 
 class SamplingConfig(Strict):
@@ -180,11 +183,22 @@ class TrainSchedule(Strict):
 
 class PopulationConfig(Strict):
     agents: list[str] = Field(default_factory=lambda: ["agent_0", "agent_1", "agent_2"], min_length=1)
+    # agents on base models of their own, e.g. {agent_1: {name: tiny-wide}} (a crowd of different
+    # models); also written inline: agents=[{name: agent_0, model: smollm2-135m}, agent_1]. The
+    # rest, and the frozen base of base_roles and vs_base, use `model`.
+    models: dict[str, AgentModel] = Field(default_factory=dict)
     seating: Literal["rotate", "fixed"] = "rotate"  # rotate: every agent plays every seat over a batch
     games_per_iteration: int = Field(12, ge=1)
     games_per_task: int = Field(1, ge=1)  # >1 gives GRPO/RLOO groups of games on the same task
+    # where the actors run on a Ray cluster (coevo/placement.py): what each learner and the rollout
+    # worker ask for; a custom resource ({trainer: 1}) pins them to the nodes that offer it
     learner_num_cpus: float = Field(0.5, gt=0.0)
     learner_num_gpus: float = Field(0.0, ge=0.0)
+    learner_resources: dict[str, float] = Field(default_factory=dict)
+    # none, or a Ray placement group of the learners: PACK/STRICT_PACK (few nodes), SPREAD/STRICT_SPREAD
+    learner_strategy: Literal["none", "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "none"
+    rollout_num_gpus: float = Field(0.0, ge=0.0)
+    rollout_resources: dict[str, float] = Field(default_factory=dict)
     # learners step at once (Ray actors in parallel) or one after another, each with every core.
     # auto: at once when each gets 2 cores or more, a GPU, or a cluster. On 2 cores, 3 learners at
     # once (1 thread each) took 1.14x as long as one after another (bench/learner.py --part parallel).
@@ -193,6 +207,53 @@ class PopulationConfig(Strict):
     base_roles: list[str] = Field(default_factory=list)
     league: LeagueConfig = Field(default_factory=LeagueConfig)
     train_schedule: TrainSchedule = Field(default_factory=TrainSchedule)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_agent_models(cls, data):
+        """agents=[{name: a0, model: M, lora: {...}}, a1] -> agents=[a0, a1], models={a0: {name: M, lora}}."""
+        if not isinstance(data, dict) or not any(isinstance(a, dict) for a in data.get("agents") or []):
+            return data
+        agents, models = [], dict(data.get("models") or {})
+        for entry in data["agents"]:
+            if not isinstance(entry, dict):
+                agents.append(entry)
+                continue
+            entry = dict(entry)
+            name = entry.pop("name", None)
+            if not isinstance(name, str):
+                raise ValueError(f"agents: {entry} needs a name (an agent is a name, or {{name, model, lora}})")
+            if "model" in entry:
+                models[name] = {"name": entry.pop("model"), **({"lora": entry.pop("lora")} if "lora" in entry else {})}
+            if entry:
+                raise ValueError(f"agents: {name} has unknown keys {sorted(entry)} (an agent has name, model, lora)")
+            agents.append(name)
+        return {**data, "agents": agents, "models": models}
+
+    @field_validator("models", "learner_resources", "rollout_resources", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v):
+        return {} if v is None else v  # the yaml says null, so that an override sets the mapping whole
+
+    @model_validator(mode="after")
+    def _models_of_agents(self):
+        strangers = [a for a in self.models if a not in self.agents]
+        if strangers:
+            raise ValueError(f"models: {strangers} are not agents of the population ({self.agents})")
+        if self.models and self.league.snapshot_every:  # a snapshot is an adapter of `model`
+            raise ValueError("league: snapshots of agents on base models of their own are not supported yet; "
+                             "leave population.models empty or population.league.snapshot_every=0")
+        return self
+
+    @field_validator("learner_resources", "rollout_resources")
+    @classmethod
+    def _custom_resources(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(k in ("CPU", "GPU", "memory") for k in v):
+            raise ValueError("CPU and GPU are asked for by *_num_cpus / *_num_gpus; name custom resources here")
+        bad = {k: x for k, x in v.items() if not x > 0}
+        if bad:
+            raise ValueError(f"amounts must be positive, got {bad}")
+        return v
 
     @field_validator("agents")
     @classmethod
@@ -294,6 +355,20 @@ class Config(Strict):
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
     out_dir: str | None = None  # where `coevo tournament` writes; None: runs/tournament-<experiment>
     sweep_dir: str | None = None  # `coevo train -m`: the sweep's folder; None: runs/sweeps/<experiment>
+
+    def model_of(self, agent: str) -> ModelConfig:
+        """The model an agent generates and learns on: its own (`population.models`) or `model`."""
+        own = self.population.models.get(agent)
+        if own is None:
+            return self.model
+        return self.model.model_copy(update={"name": own.name, "lora": own.lora or self.model.lora})
+
+    @model_validator(mode="after")
+    def _full_weights_without_league(self):
+        if self.model.lora is None and self.population.league.snapshot_every:
+            raise ValueError("model.lora=null (full-weight agents) with population.league.snapshot_every: league "
+                             "snapshots are LoRA adapters; set model.lora or population.league.snapshot_every=0")
+        return self
 
     @model_validator(mode="after")
     def _paper_scale_exists(self):
@@ -439,3 +514,20 @@ def compose(overrides: list[str], config_dir: Path = CONFIG_DIR) -> dict[str, An
 
 def load_config(overrides: list[str], config_dir: Path = CONFIG_DIR) -> Config:
     return validate(compose(overrides, config_dir))
+
+
+def saved_run_config(run_dir: Path, overrides: list[str]) -> Config:
+    """The config a run was trained with (RUN_DIR/config.yaml), with `key=value` overrides on top
+    (`coevo eval run_dir=runs/comas eval.num_tasks=8`). Groups (`model=tiny`) are not re-chosen here:
+    the saved file holds their settings already."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    try:
+        merged = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+    except (OmegaConfBaseException, ValueError) as e:
+        raise ConfigError(f"config error: {str(e).splitlines()[0]} (on top of {run_dir / 'config.yaml'}, set fields "
+                          "such as model.name=..., not groups such as model=...; or name the experiment)") from None
+    return validate(OmegaConf.to_container(merged, resolve=True))

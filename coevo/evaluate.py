@@ -194,15 +194,14 @@ def evaluate_run(cfg) -> str:
 
     from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
     from coevo.config import ConfigError, check_machine
-    from coevo.models.hf import HFPolicies
-    from coevo.models.store import resolve_model
+    from coevo.models.routed import make_policies, policy_parts
 
     check_machine(cfg)
     run_dir = Path(cfg.run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise ConfigError(f"run_dir {run_dir} does not exist: name a run to evaluate (coevo eval run_dir=runs/...)")
     agents = cfg.population.agents
-    policies = HFPolicies.from_config(resolve_model(cfg.model.name), agents, cfg.model.model_dump())
+    policies = make_policies(policy_parts(cfg, agents))
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         where = "no checkpoint: untrained adapters (equal to the base)"

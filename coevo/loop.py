@@ -27,7 +27,9 @@ from coevo.evaluate import eval_context, heldout_tasks
 from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
 from coevo.league import League
+from coevo.models.routed import policy_parts
 from coevo.models.store import resolve_model
+from coevo.placement import check_resources, learner_options, rollout_options
 from coevo.remote import died
 from coevo.remote import get as remote_get
 from coevo.rollout import plan_games
@@ -185,16 +187,16 @@ def train(cfg: Config, progress: bool = True) -> Path:
 
 
 def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
+    check_resources(cfg)  # a resource no node has would make Ray wait forever; nothing is written yet
     run_dir, ckpt = prepare_run_dir(cfg)
 
     def get(refs, what: str):
         return remote_get(refs, what, cfg.ray.get_timeout_s)
 
-    model_path = resolve_model(cfg.model.name)
     agents = cfg.population.agents
     cores = cfg.ray.num_cpus or os.cpu_count() or 1
 
-    model_cfg, algo_cfg = cfg.model.model_dump(), cfg.algo.model_dump()
+    algo_cfg = cfg.algo.model_dump()
     parallel = cfg.population.parallel_learners
     if parallel == "auto":
         parallel = bool(cfg.ray.address) or cfg.population.learner_num_gpus > 0 or cores >= 2 * len(agents)
@@ -206,17 +208,17 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
     learner_cpus = cfg.population.learner_num_cpus
     if not cfg.ray.address:
         learner_cpus = min(learner_cpus, ray.cluster_resources().get("CPU", cores) / len(agents))
-    learners = {
-        agent: LearnerActor.options(num_cpus=learner_cpus,
-                                    num_gpus=cfg.population.learner_num_gpus).remote(
-            agent, model_path, model_cfg, algo_cfg, cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
-        for i, agent in enumerate(agents)
+    learners = {  # each learner on its agent's base model (population.models; by default `model`)
+        agent: LearnerActor.options(**opts).remote(
+            agent, resolve_model(cfg.model_of(agent).name), cfg.model_of(agent).model_dump(), algo_cfg,
+            cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
+        for i, (agent, opts) in enumerate(zip(agents, learner_options(cfg, learner_cpus, cleanup)))
     }
     # league training: frozen snapshots of the agents are extra adapters of the rollout worker
     league = League(cfg.population.league.model_dump(), agents)
     rollout_agents = agents + (league.slots if league.enabled else [])
-    rollout = RolloutActor.options(num_cpus=0).remote(model_path, model_cfg, rollout_agents, cfg.threads or cores,
-                                                      cfg.game.module)
+    rollout = RolloutActor.options(**rollout_options(cfg)).remote(policy_parts(cfg, rollout_agents), cfg.threads or cores,
+                                                                  cfg.game.module)
     for actor in [rollout, *learners.values()]:
         cleanup.callback(ray.kill, actor)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)

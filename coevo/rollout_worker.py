@@ -1,4 +1,5 @@
-"""The rollout side as a Ray actor: the shared base model with every agent's adapter.
+"""The rollout side as a Ray actor: the shared base model with every agent's adapter (or, with
+agents on bases of their own, one such model per base: coevo/models/routed.py).
 
 It plays an iteration's games and answers held-out evaluation; the driver pushes new adapter
 weights into it after every learner step (`set_adapters`), so it never reloads the base.
@@ -11,18 +12,19 @@ import torch
 import games
 
 from coevo.evaluate import EvalContext, evaluate, solved
-from coevo.models.hf import HFPolicies
+from coevo.models.routed import make_policies
 from coevo.rollout import GamePlan, play
 
 
 class RolloutWorker:
-    def __init__(self, model_path: str, model_cfg: dict, agents: list[str], threads: int | None = None,
+    def __init__(self, parts: list[tuple[str, dict, list[str]]], threads: int | None = None,
                  game_module: str | None = None):
+        """`parts`: (model path, model config, agents) per base model (`policy_parts`)."""
         if threads:
             torch.set_num_threads(threads)
         if game_module:  # a user's game registers itself in the process that plays it
             games.import_game_module(game_module)
-        self.policies = HFPolicies.from_config(model_path, agents, model_cfg)
+        self.policies = make_policies(parts)
 
     def set_adapters(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
         for agent, state in states.items():

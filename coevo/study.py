@@ -230,11 +230,15 @@ def compare(study_dirs: list[Path], out: Path) -> Path:
     held-out accuracy (`eval/accuracy`, last - first) with its spread over seeds, grouped by base
     model and held-out set (only rows of one group compare). Nothing is typed: it reads run dirs."""
     rows: dict[tuple[str, str], list[str]] = {}
+    not_run, machines = [], []
     for study_dir in map(Path, study_dirs):
         study = load_study(study_dir)
+        if study.machine:
+            machines.append(f"- {study_dir.name}: {study.machine}")
         for arm in study.arms:
             runs = arm_runs(study_dir, study, arm)
             if not runs:
+                not_run.append(f"{study_dir.name}/{arm}")
                 continue
             groups: dict[tuple[str, str], list[Run]] = {}
             for r in runs:
@@ -246,7 +250,9 @@ def compare(study_dirs: list[Path], out: Path) -> Path:
                     mean, sd, n = summary([v for r in group if (v := measure(r.rows, m)) is not None])
                     cells.append(f"{mean:{sign}.3f} ± {sd:.3f}" if n else "-")
                 iters = ", ".join(str(i) for i in sorted({r.config.get("iterations") for r in group}))
-                rows.setdefault(key, []).append(f"| {study_dir.name} | {arm} | {n} | {iters} | " + " | ".join(cells) + " |")
+                seeds = ", ".join(str(r.seed) for r in sorted(group))
+                rows.setdefault(key, []).append(f"| {study_dir.name} | {arm} | {n} | {seeds} | {iters} | "
+                                                + " | ".join(cells) + " |")
     if not rows:
         raise ConfigError(f"no finished runs in any of {', '.join(map(str, study_dirs))}")
     lines = ["# Every method on one base model and one held-out set", "",
@@ -258,8 +264,12 @@ def compare(study_dirs: list[Path], out: Path) -> Path:
              "base model and held-out set. Each study's own measures are in experiments/<study>/results.md."]
     for (model, heldout), table in rows.items():
         lines += ["", f"## {model}; held-out: {heldout}", "",
-                  "| study | arm | n | iterations | accuracy before | accuracy after | change |",
-                  "|---|---|---|---|---|---|---|", *table]
+                  "| study | arm | n | seeds | iterations | accuracy before | accuracy after | change |",
+                  "|---|---|---|---|---|---|---|---|", *table]
+    if not_run:
+        lines += ["", "No finished run yet: " + ", ".join(not_run) + "."]
+    if machines:
+        lines += ["", "Where each study's runs ran (its study.yaml):", "", *machines]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

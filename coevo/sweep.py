@@ -1,6 +1,6 @@
 """`coevo train -m ...`: hydra's multirun, one run dir per combination, one after another.
 
-    coevo train -m experiment=comas seed=0,1,2 arbiter.params.scorer_reward=true,false
+    coevo train -m experiment=comas seed=0,1 arbiter.params.scorer_reward=true,false
 
 Sweep syntax is hydra's own (comma lists, `range(0,3)`, `choice(a,b)`, `glob(...)`), expanded by
 hydra's basic sweeper in its order. Every job's config is composed and validated before the first

@@ -145,7 +145,7 @@ def test_inner_loop_with_real_learner_and_rollout_actors(tiny_model_path):
     model_cfg = load_config(["model=tiny"]).model.model_dump()
     algo = {**load_config(["algo=rloo"]).algo.model_dump(), "lr": 1e-2}
     learners = {a: LearnerActor.remote(a, tiny_model_path, model_cfg, algo, 1.0, i, 1) for i, a in enumerate(AGENTS)}
-    rollout = RolloutActor.remote(tiny_model_path, model_cfg, AGENTS, 1)
+    rollout = RolloutActor.remote([(tiny_model_path, model_cfg, AGENTS)], 1)
     local = HFPolicies.from_config(tiny_model_path, AGENTS, model_cfg)
     torch.manual_seed(0)
     episodes, _ = episodes_of(ScriptedPolicies(student=local))

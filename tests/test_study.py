@@ -85,13 +85,19 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     assert capsys.readouterr().out.count("already finished") == 2
     assert main(["study", str(tmp_path / "nowhere"), "--analyse"]) == 2
     # one table across studies: each arm's held-out accuracy before, after and its change
-    assert main(["study", str(study_dir), "--compare", str(tmp_path / "results.md")]) == 0
+    unrun = tmp_path / "tiny_unrun"  # a study with no runs yet is named, not dropped
+    unrun.mkdir()
+    (unrun / "study.yaml").write_text(yaml.safe_dump({**STUDY, "runs_dir": str(tmp_path / "no_runs"),
+                                                      "machine": "a test machine"}))
+    assert main(["study", str(study_dir), str(unrun), "--compare", str(tmp_path / "results.md")]) == 0
     table = (tmp_path / "results.md").read_text()
+    assert "No finished run yet: tiny_unrun/full, tiny_unrun/no_scorer_reward." in table
+    assert "- tiny_unrun: a test machine" in table
     assert "## tiny; held-out: 2 tasks, arithmetic difficulty 1" in table
     for arm in ("full", "no_scorer_reward"):
         rows = read_jsonl(next((tmp_path / "runs" / arm).glob("*_seed=*")) / "metrics.jsonl")
         before, after = rows[0]["eval/accuracy"], rows[-1]["eval/accuracy"]
-        assert (f"| tiny_comas | {arm} | 1 | 1 | {before:.3f} ± 0.000 | {after:.3f} ± 0.000 | "
+        assert (f"| tiny_comas | {arm} | 1 | 0 | 1 | {before:.3f} ± 0.000 | {after:.3f} ± 0.000 | "
                 f"{after - before:+.3f} ± 0.000 |") in table
     assert main(["study", str(tmp_path / "nowhere"), "--compare", str(tmp_path / "x.md")]) == 2
 

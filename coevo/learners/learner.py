@@ -22,7 +22,8 @@ from coevo.checkpoint import ADAPTER_FILE
 from coevo.episode import Turn
 from coevo.learners.advantages import get_advantage
 from coevo.learners.losses import get_loss
-from coevo.models.hf import add_lora, adapter_state, load_adapter_state, load_base, load_tokenizer, pick_device, use_autocast
+from coevo.models.hf import (add_lora, adapter_state, full_state, load_adapter_state, load_base, load_tokenizer,
+                             pick_device, use_autocast)
 from coevo.models.logprobs import completion_logprobs
 
 
@@ -62,7 +63,16 @@ class Learner:
         self.autocast = use_autocast(model_cfg["autocast"], model_cfg["device"])
         self.pad_id = load_tokenizer(model_path).pad_token_id
         base = load_base(model_path, model_cfg["learner_dtype"], model_cfg["device"])
-        self.model = add_lora(base, [agent], model_cfg["lora"], seed)
+        self.full = model_cfg["lora"] is None  # a full-weight agent: every weight trains
+        self.reference = None  # the frozen model the KL term compares to (LoRA: the adapter switched off)
+        if self.full:
+            if algo_cfg["kl_coef"] > 0:
+                self.reference = copy.deepcopy(base).eval()
+            for p in base.parameters():
+                p.requires_grad_(True)
+            self.model = base
+        else:
+            self.model = add_lora(base, [agent], model_cfg["lora"], seed)
         if model_cfg.get("gradient_checkpointing"):
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -80,6 +90,15 @@ class Learner:
         with self._autocast():
             return completion_logprobs(self.model, [t.prompt_ids for t in turns],
                                        [t.completion_ids for t in turns], self.temperature, self.pad_id)
+
+    def _reference_logprobs(self, turns: list[Turn]) -> torch.Tensor:
+        with torch.no_grad():
+            if self.reference is None:  # LoRA: the base is the adapter switched off
+                with self.model.disable_adapter():
+                    return self._logprobs(turns)[0]
+            with self._autocast():
+                return completion_logprobs(self.reference, [t.prompt_ids for t in turns],
+                                           [t.completion_ids for t in turns], self.temperature, self.pad_id)[0]
 
     def step(self, turns: list[Turn]) -> dict[str, float]:
         """One policy update on this agent's turns of the iteration."""
@@ -106,10 +125,7 @@ class Learner:
                 chunk, adv = [turns[i] for i in rows], advantages[rows]
                 logprobs, mask = self._logprobs(chunk)
                 old = _pad([t.logprobs for t in chunk], mask.shape[1]).to(logprobs.device)
-                ref = None
-                if self.algo["kl_coef"] > 0:
-                    with torch.no_grad(), self.model.disable_adapter():
-                        ref, _ = self._logprobs(chunk)
+                ref = self._reference_logprobs(chunk) if self.algo["kl_coef"] > 0 else None
                 weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
                 # the SFT term (on winners) is a mean over the winners' tokens of the whole batch:
                 # its coefficient is rescaled so that, times `weight`, it counts this chunk's share
@@ -154,7 +170,16 @@ class Learner:
 
     # -- weights and checkpoints ---------------------------------------------------------------
     def adapter(self) -> dict[str, torch.Tensor]:
-        return adapter_state(self.model, self.agent)
+        """The agent's trainable weights: its LoRA adapter, or the whole model for a full-weight agent."""
+        return full_state(self.model) if self.full else adapter_state(self.model, self.agent)
+
+    def _load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        if self.full:
+            with torch.no_grad():
+                for name, p in self.model.state_dict().items():
+                    p.copy_(state[name])  # in place: the optimizer keeps its parameters
+        else:
+            load_adapter_state(self.model, self.agent, state)
 
     def snapshot(self) -> dict:
         """The trainable state in memory (adapter, optimizer, step count): `restore` returns to it.
@@ -163,7 +188,7 @@ class Learner:
                 "steps": self.steps}
 
     def restore(self, snap: dict) -> None:
-        load_adapter_state(self.model, self.agent, snap["adapter"])
+        self._load_weights(snap["adapter"])
         self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
         self.steps = snap["steps"]
 
@@ -176,7 +201,7 @@ class Learner:
 
     def load(self, directory: str) -> None:
         d = Path(directory)
-        load_adapter_state(self.model, self.agent, load_file(str(d / ADAPTER_FILE)))
+        self._load_weights(load_file(str(d / ADAPTER_FILE)))
         state = torch.load(d / "learner_state.pt", weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = state["steps"]

@@ -71,6 +71,12 @@ def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
     return peft_model
 
 
+def full_state(model) -> dict[str, torch.Tensor]:
+    """Every weight of a full-weight agent, as independent fp32 CPU tensors (tied ones copied apart,
+    which safetensors requires)."""
+    return {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def adapter_state(model: PeftModel, agent: str) -> dict[str, torch.Tensor]:
     sd = get_peft_model_state_dict(model, adapter_name=agent)
     return {k: v.detach().float().cpu().clone() for k, v in sd.items()}
@@ -114,11 +120,15 @@ class HFPolicies:
 
     # -- weights -------------------------------------------------------------------------------
     def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
-        """Load an agent's adapter from a peft state dict (a learner's `adapter()`)."""
-        self.lora.set_state(agent, state)
+        """Load an agent's adapter from a peft state dict (a learner's `adapter()`); without LoRA,
+        the agent is this whole model (a full-weight agent: `RoutedPolicies` gives it its own)."""
+        if self.lora is None:
+            self.model.load_state_dict(state)
+        else:
+            self.lora.set_state(agent, state)
 
     def get_adapter(self, agent: str) -> dict[str, torch.Tensor]:
-        return self.lora.state(agent)
+        return full_state(self.model) if self.lora is None else self.lora.state(agent)
 
     # -- text ----------------------------------------------------------------------------------
     def render(self, user_text: str) -> str:

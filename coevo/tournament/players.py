@@ -68,7 +68,11 @@ def parse_player(spec: str, game_players: dict, model: dict) -> Player:
     if not adapter.is_file():
         agents = sorted(p.name for p in ckpt.iterdir() if (p / ADAPTER_FILE).is_file())
         raise ConfigError(f"tournament.players: {spec!r}: {ckpt} has no agent {agent!r}; its agents: {', '.join(agents)}")
-    trained_on = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("model", {})
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    trained_on = saved.get("model", {})
+    own = ((saved.get("population") or {}).get("models") or {}).get(agent)
+    if own:  # an agent on a base of its own (population.models)
+        trained_on = {**trained_on, "name": own["name"], "lora": own.get("lora") or trained_on.get("lora")}
     for key in ("name", "lora"):
         if trained_on.get(key) != model.get(key):
             raise ConfigError(f"tournament.players: {spec!r} was trained with model.{key}={trained_on.get(key)!r}, "

@@ -34,13 +34,12 @@ def prepare_out_dir(cfg: Config) -> Path:
 
 def load_policies(cfg: Config, players: list[Player], agent_of: dict[str, str]):
     """The model with every adapter player as one adapter of it (base rows use no adapter)."""
-    from coevo.models.hf import HFPolicies
-    from coevo.models.store import resolve_model
+    from coevo.models.routed import make_policies, policy_parts
 
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     adapters = [p for p in players if p.kind == "adapter"]
-    policies = HFPolicies.from_config(resolve_model(cfg.model.name), [agent_of[p.label] for p in adapters],
-                                      cfg.model.model_dump())
+    # every player on the tournament's model: one base with adapters, or (model.lora=null) one copy each
+    policies = make_policies(policy_parts(cfg, [agent_of[p.label] for p in adapters]))
     for p in adapters:
         policies.set_adapter(agent_of[p.label], load_file(str(p.adapter)))
     return policies

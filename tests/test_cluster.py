@@ -1,0 +1,107 @@
+"""Placement on a Ray cluster of two nodes, started on this machine with ray.cluster_utils.Cluster.
+
+The head node offers a custom resource `trainer`, the second node `generator`; a run that asks for
+them (population.learner_resources / rollout_resources) must put every learner on the head and the
+rollout worker on the other node, and a STRICT_SPREAD placement group must put the two learners on
+different nodes. Where each actor ran is read from Ray's own actor table in the GCS
+(`ray._private.state.actors()`: the public `ray.util.state` needs the dashboard, which is not
+installed). A resource no node offers stops the run with one line, before anything is written.
+The slow test starts a cluster with `ray start --head` and runs `coevo train ray.address=auto` on it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from ray._private.state import actors
+from ray.cluster_utils import Cluster
+
+from coevo.config import ConfigError, load_config
+from coevo.loop import train
+
+TINY = ["experiment=comas", "model=tiny", "iterations=2", "logger=none", "population=duo",
+        "population.games_per_iteration=2", "eval.num_tasks=0", "game.options.max_new_tokens.solver=16",
+        "game.options.max_new_tokens.evaluator=8"]
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "resources": {"trainer": 4}})
+    worker = cluster.add_node(num_cpus=1, resources={"generator": 1})
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    yield cluster.head_node.node_id, worker.node_id
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_learners_and_rollout_run_where_their_resources_are(two_nodes, tmp_path):
+    head, other = two_nodes
+    before = set(actors())
+    train(load_config([*TINY, f"run_dir={tmp_path / 'pinned'}", "population.learner_resources={trainer: 1}",
+                       "population.rollout_resources={generator: 1}"]), progress=False)
+    ran = {k: a for k, a in actors().items() if k not in before}
+    where = {(a["ActorClassName"], a["Address"]["NodeID"]) for a in ran.values()}
+    assert where == {("Learner", head), ("RolloutWorker", other)}, where
+    assert sum(a["ActorClassName"] == "Learner" for a in ran.values()) == 2
+    assert (tmp_path / "pinned" / "checkpoints").is_dir()
+
+
+def test_strict_spread_puts_each_learner_on_its_own_node(two_nodes, tmp_path):
+    head, other = two_nodes
+    before = set(actors())
+    train(load_config([*TINY, f"run_dir={tmp_path / 'spread'}", "population.learner_strategy=STRICT_SPREAD"]),
+          progress=False)
+    learners = [a for k, a in actors().items() if k not in before and a["ActorClassName"] == "Learner"]
+    assert sorted(a["Address"]["NodeID"] for a in learners) == sorted([head, other])
+
+
+def test_a_resource_no_node_offers_stops_before_anything_is_written(two_nodes, tmp_path):
+    cfg = load_config([*TINY, f"run_dir={tmp_path / 'never'}", "population.learner_resources={gpu_box: 1}"])
+    with pytest.raises(ConfigError, match=r"population.learner_resources: no node of this Ray cluster has 1 gpu_box"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "never").exists()
+    cfg = load_config([*TINY, f"run_dir={tmp_path / 'never'}", "population.rollout_num_gpus=1"])
+    with pytest.raises(ConfigError, match="population.rollout_num_gpus: no node .* has 1 GPU"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_coevo_train_joins_a_cluster_started_with_ray_start(tmp_path):
+    """`ray start --head` in a folder of its own, `coevo train ... ray.address=auto` against it, stop."""
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = Path(sys.executable).parent
+    log = open(tmp_path / "ray_start.log", "w")
+    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
+                             "--include-dashboard=false", f"--temp-dir={ray_tmp}"], env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.time() + 120
+        while not (Path(ray_tmp) / "ray_current_cluster").exists():
+            assert head.poll() is None and time.time() < deadline, (tmp_path / "ray_start.log").read_text()[-3000:]
+            time.sleep(1)
+        proc = subprocess.run([str(bin_dir / "coevo"), "train", *TINY, f"run_dir={tmp_path / 'run'}", "ray.address=auto"],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert re.search(rf"joined the Ray cluster at [\d.]+:{port}: 1 nodes, 2 CPUs, 0 GPUs", proc.stdout), proc.stdout
+        assert [json.loads(line)["iteration"] for line in (tmp_path / "run" / "metrics.jsonl").open()] == [0, 1, 2]
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block: the head stops every process it started
+        head.wait(timeout=60)
+        log.close()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
