@@ -111,8 +111,8 @@ def fits(nbytes: float) -> str:
 
 
 def table() -> str:
-    lines = [f"| layout | model | agents | params | LoRA r | LoRA params / agent | rollout rows x tokens | rollout GPU GB "
-             f"| learner micro-batch | learner GB, LoRA | of which logits | learner GB, full weights | GPUs (LoRA layout) |",
+    lines = ["| layout | model | agents | params | LoRA r | LoRA params / agent | rollout rows x tokens | rollout GPU GB "
+             "| learner micro-batch | learner GB, LoRA | of which logits | learner GB, full weights | GPUs (LoRA layout) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for layout in LAYOUTS:
         p = plan(layout)

@@ -121,6 +121,13 @@ class AlgoConfig(Strict):
     max_grad_norm: float = Field(1.0, gt=0.0)
     ppo_epochs: int = Field(1, ge=1)
     micro_batch_size: int = Field(2, ge=1)  # sized for CPU memory (configs/algo); raise it on a GPU
+    # The rollout's logprobs (the ratio's denominator) can differ from the learner's recomputation
+    # (another kernel, dtype or engine). none: use the rollout's as they are; tis: the learner's own
+    # logprobs before the update are the denominator, and each token's policy-gradient term is
+    # weighted by min(p_learner / p_rollout, tis_cap) (truncated importance sampling). Identical
+    # when the two agree (tests/test_learner.py); learner/<agent>/rollout_logprob_gap reports it.
+    rollout_correction: Literal["none", "tis"] = "none"
+    tis_cap: float = Field(2.0, ge=1.0)
 
     @field_validator("advantage")
     @classmethod
@@ -525,6 +532,11 @@ def saved_run_config(run_dir: Path, overrides: list[str]) -> Config:
     from omegaconf.errors import OmegaConfBaseException
 
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0]
+              and isinstance(saved.get(o.split("=", 1)[0].lstrip("+")), dict)]
+    if groups:  # `model=tiny` chooses a config group; the saved file has the group's fields already
+        raise ConfigError(f"{', '.join(groups)}: on top of {run_dir / 'config.yaml'} set fields (e.g. model.name=tiny), "
+                          "not groups; or name the experiment to compose from configs/ as train does")
     try:
         merged = OmegaConf.merge(OmegaConf.create(saved), OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
     except (OmegaConfBaseException, ValueError) as e:

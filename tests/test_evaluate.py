@@ -138,6 +138,11 @@ def test_train_and_eval_run_the_configured_measures(tmp_path, capsys):
     assert "checkpoint" in out and "3 held-out tasks" in out
     assert f"eval/critic_f1: {rows[-1]['eval/critic_f1']:.3f}" in out
     assert f"eval/crowd_accuracy_sc: {rows[-1]['eval/crowd_accuracy_sc']:.3f}" in out
+    # without experiment=, the run's own config.yaml is the base: the same numbers from run_dir alone
+    assert main(["eval", f"run_dir={run}"]) == 0
+    assert f"eval/critic_f1: {rows[-1]['eval/critic_f1']:.3f}" in capsys.readouterr().out
+    assert main(["eval", f"run_dir={run}", "model=tiny"]) == 2  # a group cannot be re-chosen on a saved config
+    assert "model=tiny: on top of" in capsys.readouterr().err
 
 
 def test_unknown_measure_is_a_config_error(capsys):

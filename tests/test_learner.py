@@ -1,5 +1,6 @@
 """A learner step moves the agent's adapter and nothing else; checkpoints restore it exactly."""
 import copy
+import math
 
 import pytest
 import torch
@@ -155,3 +156,37 @@ def test_a_non_finite_update_is_skipped_and_leaves_no_trace(tiny_model_path, poi
         assert learner.step(turns)["learner/agent_0/skipped"] == 0.0
         twin.step(turns)
         assert all(torch.equal(learner.adapter()[k], twin.adapter()[k]) for k in before)
+
+
+LENGTHS, REWARDS = [(5, 4), (3, 6), (4, 4), (6, 2)], [1.0, 0.0, 1.0, 0.0]
+
+
+def test_rollout_correction_is_a_no_op_when_rollout_and_learner_agree(tiny_model_path):
+    """algo.rollout_correction=tis divides by the learner's own logprobs and weights each token by
+    min(p_learner / p_rollout, tis_cap): with the rollout's logprobs equal to the learner's (the
+    turns' logprobs are the learner's recomputation), the update is the plain one."""
+    plain = Learner("agent_0", tiny_model_path, MODEL_CFG, ALGO, temperature=1.0, seed=0)
+    tis = Learner("agent_0", tiny_model_path, MODEL_CFG, {**ALGO, "rollout_correction": "tis"}, temperature=1.0, seed=0)
+    turns = ragged_turns(plain, LENGTHS, REWARDS)
+    init = plain.adapter()
+    m_plain, m_tis = plain.step(copy.deepcopy(turns)), tis.step(copy.deepcopy(turns))
+    a, b = plain.adapter(), tis.adapter()
+    assert any(not torch.equal(a[k], init[k]) for k in a)  # the step did move the adapter
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert m_tis["learner/agent_0/tis_weight_mean"] == pytest.approx(1.0, abs=1e-5)
+    assert m_plain["learner/agent_0/rollout_logprob_gap"] < 1e-5
+
+
+def test_rollout_correction_weights_tokens_by_the_truncated_ratio(tiny_model_path):
+    learner = Learner("agent_0", tiny_model_path, MODEL_CFG, {**ALGO, "rollout_correction": "tis", "tis_cap": 2.0},
+                      temperature=1.0, seed=0)
+    turns = ragged_turns(learner, LENGTHS, REWARDS)
+    # the rollout found turn 0's tokens 1 nat less likely than the learner does (ratio e > cap 2),
+    # turn 1's 1 nat more likely (ratio 1/e); turns 2 and 3 agree (ratio 1)
+    turns[0].logprobs = [x - 1.0 for x in turns[0].logprobs]
+    turns[1].logprobs = [x + 1.0 for x in turns[1].logprobs]
+    n = [c for _, c in LENGTHS]
+    metrics = learner.step(turns)
+    expected = (n[0] * 2.0 + n[1] * math.exp(-1.0) + n[2] + n[3]) / sum(n)
+    assert metrics["learner/agent_0/tis_weight_mean"] == pytest.approx(expected, rel=1e-4)
+    assert metrics["learner/agent_0/rollout_logprob_gap"] == pytest.approx((n[0] + n[1]) / sum(n), rel=1e-4)

@@ -1,19 +1,24 @@
-"""Every `coevo` command the README shows, and every example of `coevo --help`, runs here.
+"""Every `coevo` command the README shows, and every example of `coevo --help`, is checked here.
 
-A README command that fails is a failing test. The commands run in page order, training commands
-first (a tournament or a report may name a run the page trains further down), in-process through `coevo.cli.main`, in an empty folder that stands
-for the user's checkout, with these changes so the suite stays fast and offline:
+A README command that fails is a failing test. Two levels:
 
-- training-sized commands (train, eval, tournament) get the tiny model and small sizes appended
-  (`SMALL`, only keys the command does not set itself); `smollm2-135m` is fetched as `tiny`
-  (the real fetch is the slow test in test_models_store.py);
-- `/tmp/...` paths go to the test's temporary folder;
-- `experiments/<study>` is a copy of the shipped study with the same small sizes and seed 0 (spc and
-  rlccf, which only `--compare` reads, have no runs here: the table names them as not run);
-- `../shared/...` (the GSM8K files beside the checkout) is linked in where this checkout has it;
-  elsewhere that one command is skipped with the reason printed.
-`make ...` lines are not run here: CI runs `make test`, and `make run` is the README's first promise.
-A `coevo --help` example that is also a README command runs once.
+- default suite: every command parses (argparse) and its config composes and validates as written
+  (`train`, `train -m` and `tournament` configs; every arm x seed of a `study`); `models list` and
+  `games` run. Seconds, and it catches a renamed option or a field that no longer exists.
+- `make test-slow`: every command runs, in page order with training commands first (a tournament or
+  a report may name a run the page trains further down), in-process through `coevo.cli.main`, in
+  an empty folder that stands for the user's checkout, with these changes so it stays offline:
+  - training-sized commands (train, eval, tournament) get the tiny model and small sizes appended
+    (`SMALL`, only keys the command does not set itself; `coevo eval run_dir=X` without an
+    experiment reads the run's own config, so it only gets the eval sizes); `smollm2-135m` is
+    fetched as `tiny` (the real fetch is the slow test in test_models_store.py);
+  - `/tmp/...` paths go to the test's temporary folder;
+  - `experiments/<study>` is a copy of the shipped study with the same small sizes and seed 0 (spc
+    and rlccf, which only `--compare` reads, have no runs here: the table names them as not run);
+  - `../shared/...` (the GSM8K files beside the checkout) is linked in where this checkout has it;
+    elsewhere that one command is skipped with the reason printed.
+  A `coevo --help` example that is also a README command runs once. `make ...` lines are not run
+  here: CI runs `make test`, and `make run` is the README's first promise.
 """
 from __future__ import annotations
 
@@ -21,10 +26,14 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
 import yaml
 
-from coevo.cli import EXAMPLES, main
+import pytest
+
+from coevo.cli import EXAMPLES, build_parser, main
+from coevo.config import load_config
+from coevo.study import arm_overrides, load_study
+from coevo.sweep import plan_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"model": "tiny", "iterations": "1", "logger": "none", "population": "duo", "eval.num_tasks": "2",
@@ -57,8 +66,30 @@ def for_the_suite(cmd: str, tmp: Path) -> list[str]:
         return ["models", "fetch", "tiny"]
     if words[0] in SIZED:
         keys = {w.split("=", 1)[0].lstrip("+~") for w in words if "=" in w}
-        words += [f"{k}={v}" for k, v in SMALL.items() if k not in keys]
+        saved = words[0] == "eval" and "experiment" not in keys  # the run's own config: fields only
+        words += [f"{k}={v}" for k, v in SMALL.items() if k not in keys and (not saved or k.startswith("eval."))]
     return words
+
+
+def check_as_written(cmd: str) -> None:
+    """Parse the command and validate its config without running it (see the module docstring)."""
+    words = shlex.split(cmd)[1:]
+    args = build_parser().parse_args(words)
+    if args.command == "train" and args.multirun:
+        plan_sweep(args.overrides)
+    elif args.command in ("train", "tournament") or (args.command == "eval" and any(
+            o.startswith("experiment=") for o in args.overrides)):
+        load_config(args.overrides)
+    elif args.command == "study" and not (args.analyse or args.compare):
+        for study_dir in args.study_dir:
+            study = load_study(ROOT / study_dir)
+            for arm in study.arms:
+                plan_sweep(arm_overrides(ROOT / study_dir, study, arm))
+    elif args.command == "study":
+        for study_dir in args.study_dir:
+            load_study(ROOT / study_dir)
+    elif args.command in ("games",) or (args.command == "models" and args.action == "list"):
+        assert main(words) == 0, cmd
 
 
 def small_study(name: str, workdir: Path) -> None:
@@ -85,6 +116,21 @@ def run_all(commands: list[tuple[int, str]], where: str, workdir: Path, monkeypa
         assert rc == 0, f"{where} line {line}: `{cmd}` (run as coevo {' '.join(words)}) exited {rc}:\n{out.err[-3000:]}"
 
 
+@pytest.mark.parametrize("source", ["README.md", "coevo --help"])
+def test_every_command_parses_and_validates_as_written(source, monkeypatch):
+    commands = readme_commands() if source == "README.md" else help_commands()
+    assert commands
+    monkeypatch.chdir(ROOT)  # the user's checkout: experiments/ and ../shared are where the page says
+    for line, cmd in commands:
+        if "../shared/" in cmd and not (ROOT.parent / "shared").is_dir():
+            continue
+        try:
+            check_as_written(cmd)
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - name the page's line
+            raise AssertionError(f"{source} line {line}: `{cmd}`: {type(e).__name__}: {e}") from None
+
+
+@pytest.mark.slow
 def test_every_readme_command_runs(tmp_path, local_ray, monkeypatch, capsys):
     commands = readme_commands()
     # the page's promises: training, resuming, eval, report, tournament, study, models, games
@@ -101,6 +147,7 @@ def test_every_readme_command_runs(tmp_path, local_ray, monkeypatch, capsys):
     assert "| comas | full |" in compared and "No finished run yet: spc/" in compared
 
 
+@pytest.mark.slow
 def test_every_help_example_runs(tmp_path, local_ray, monkeypatch, capsys):
     commands = help_commands()
     assert len(commands) >= 6, commands

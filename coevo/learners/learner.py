@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from coevo.checkpoint import ADAPTER_FILE
 from coevo.episode import Turn
 from coevo.learners.advantages import get_advantage
-from coevo.learners.losses import get_loss
+from coevo.learners.losses import get_loss, masked_mean
 from coevo.models.hf import (add_lora, adapter_state, full_state, load_adapter_state, load_base, load_tokenizer,
                              pick_device, use_autocast)
 from coevo.models.logprobs import completion_logprobs
@@ -119,12 +119,25 @@ class Learner:
         micro_batches = length_sorted_micro_batches(lengths, self.algo["micro_batch_size"])
         self.model.train()
         totals: dict[str, float] = {}
-        for _ in range(self.algo["ppo_epochs"]):
+        learner_old: dict[int, torch.Tensor] = {}  # the learner's own logprobs before the update
+        for epoch in range(self.algo["ppo_epochs"]):
             self.optimizer.zero_grad(set_to_none=True)
-            for rows in micro_batches:
+            for b, rows in enumerate(micro_batches):
                 chunk, adv = [turns[i] for i in rows], advantages[rows]
                 logprobs, mask = self._logprobs(chunk)
                 old = _pad([t.logprobs for t in chunk], mask.shape[1]).to(logprobs.device)
+                if epoch == 0:  # no step taken yet: these are the pre-update policy's logprobs
+                    learner_old[b] = logprobs.detach()
+                    gap = masked_mean((learner_old[b] - old).abs(), mask)
+                    totals["rollout_logprob_gap"] = totals.get("rollout_logprob_gap", 0.0) + float(gap) * mask.sum().item() / n_tokens
+                if self.algo["rollout_correction"] == "tis":
+                    weight_tis = torch.exp((learner_old[b] - old).clamp(max=20.0)).clamp(max=self.algo["tis_cap"])
+                    weight_tis = torch.where(mask, weight_tis, torch.zeros_like(weight_tis))
+                    adv = adv.to(logprobs.device).unsqueeze(-1) * weight_tis  # per token: [B, T]
+                    old = learner_old[b]
+                    if epoch == 0:
+                        totals["tis_weight_mean"] = (totals.get("tis_weight_mean", 0.0)
+                                                     + float(masked_mean(weight_tis, mask)) * mask.sum().item() / n_tokens)
                 ref = self._reference_logprobs(chunk) if self.algo["kl_coef"] > 0 else None
                 weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
                 # the SFT term (on winners) is a mean over the winners' tokens of the whole batch:
