@@ -1,0 +1,27 @@
+"""bench/gpu.py runs (its --smoke mode: the tiny shape on CPU), so the GPU benchmark cannot rot
+between the sessions that have a GPU. Where CUDA is present, the `gpu`-marked test runs it for real."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+spec = importlib.util.spec_from_file_location("bench_gpu", Path(__file__).resolve().parent.parent / "bench" / "gpu.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def test_the_gpu_benchmark_runs_in_smoke_mode():
+    table = bench.main(["--smoke"])
+    rows = [line for line in table.splitlines() if line.startswith("| smoke")]
+    assert len(rows) == 2 * 2 + 1  # 1 and 4 adapters x 2 batch sizes, one learner line
+    assert all(float(r.split("|")[6]) > 0 for r in rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_the_gpu_benchmark_at_0_5b():
+    table = bench.main(["--sizes", "0.5b", "--batches", "1", "8", "--new-tokens", "32"])
+    assert table.count("| 0.5b |") == 5
