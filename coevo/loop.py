@@ -1,8 +1,10 @@
 """The driver: rollout -> arbitrate -> learn (one learner per agent) -> sync -> log -> checkpoint.
 
 Read top to bottom, `train` is the whole algorithm. Heavy work happens in Ray actors: one
-`RolloutWorker` holding the base model with every agent's adapter, one `Learner` per trainable
-agent. The driver only plans games, calls the arbiter and moves small adapter state dicts.
+`RolloutWorker` holding the base model with every agent's adapter (a model per base when agents sit
+on bases of their own, or per agent when they are full copies: coevo/models/routed.py), one
+`Learner` per trainable agent, placed on a cluster by coevo/placement.py. The driver only plans
+games, calls the arbiter and moves adapter state dicts.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Placement on a Ray cluster of two nodes, started on this machine with ray.cluster_utils.Cluster.
 
 The head node offers a custom resource `trainer`, the second node `generator`; a run that asks for
-them (population.learner_resources / rollout_resources) must put every learner on the head and the
-rollout worker on the other node, and a STRICT_SPREAD placement group must put the two learners on
-different nodes. Where each actor ran is read from Ray's own actor table in the GCS
+them (population.learner_resources / rollout_resources, the learners in a PACK placement group)
+must put every learner on the head and the rollout worker on the other node, and (slow) a
+STRICT_SPREAD placement group must put the two learners on different nodes. Where each actor ran is read from Ray's own actor table in the GCS
 (`ray._private.state.actors()`: the public `ray.util.state` needs the dashboard, which is not
 installed). A resource no node offers stops the run with one line, before anything is written.
 The slow test starts a cluster with `ray start --head` and runs `coevo train ray.address=auto` on it.
@@ -49,8 +49,10 @@ def two_nodes():
 def test_learners_and_rollout_run_where_their_resources_are(two_nodes, tmp_path):
     head, other = two_nodes
     before = set(actors())
+    # the learners in a PACK placement group whose bundles carry the custom resource
     train(load_config([*TINY, f"run_dir={tmp_path / 'pinned'}", "population.learner_resources={trainer: 1}",
-                       "population.rollout_resources={generator: 1}"]), progress=False)
+                       "population.learner_strategy=PACK", "population.rollout_resources={generator: 1}"]),
+          progress=False)
     ran = {k: a for k, a in actors().items() if k not in before}
     where = {(a["ActorClassName"], a["Address"]["NodeID"]) for a in ran.values()}
     assert where == {("Learner", head), ("RolloutWorker", other)}, where
@@ -58,6 +60,7 @@ def test_learners_and_rollout_run_where_their_resources_are(two_nodes, tmp_path)
     assert (tmp_path / "pinned" / "checkpoints").is_dir()
 
 
+@pytest.mark.slow  # a second training run on the cluster: the suite's time budget
 def test_strict_spread_puts_each_learner_on_its_own_node(two_nodes, tmp_path):
     head, other = two_nodes
     before = set(actors())

@@ -12,15 +12,22 @@ from coevo.loop import train
 from coevo.tracking import read_jsonl
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+# Recipes another default-suite test already trains end to end run here under `make test-slow`
+# (the suite's time budget): comas (test_loop, test_report, test_study), rps (test_kill_resume,
+# test_actor_failure, test_full_weights), spc (test_evaluate, test_study), rlccf (test_mixed_models).
+COVERED = {"comas", "rps", "spc", "rlccf"}
 
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", [pytest.param(e, marks=pytest.mark.slow) if e in COVERED else e
+                                        for e in EXPERIMENTS])
 def test_experiment_trains_on_tiny_model(experiment, tmp_path: Path):
     cfg = load_config([f"experiment={experiment}", "model=tiny", "iterations=1", "logger=none", "seed=0",
-                       "population.games_per_iteration=2", f"run_dir={tmp_path / 'run'}"])
+                       "population.games_per_iteration=2", "eval.max_new_tokens=8",
+                       f"eval.num_tasks={min(2, load_config([f'experiment={experiment}']).eval.num_tasks)}",
+                       f"run_dir={tmp_path / 'run'}"])
     run_dir = train(cfg, progress=False)
     rows = read_jsonl(run_dir / "metrics.jsonl")
     assert [r["iteration"] for r in rows] == [0, 1]

@@ -70,7 +70,8 @@ def test_full_weight_self_play_trains_and_resumes_exactly(tmp_path):
     train(load_config([*base, "iterations=2", f"run_dir={split}", "resume=true"]), progress=False)
     rows = read_jsonl(full / "metrics.jsonl")
     assert [r["iteration"] for r in rows] == [0, 1, 2]
-    assert any(r.get("learner/agent_0/adv_abs_mean", 0) > 0 for r in rows)
+    assert all(r[f"learner/{a}/turns"] > 0 for r in rows[1:] for a in ("agent_0", "agent_1"))  # they trained
+    # (that a step moves every kind of weight: the learner test above)
     assert stable(read_jsonl(split / "metrics.jsonl")) == stable(rows)
     assert read_jsonl(split / "transcripts.jsonl") == read_jsonl(full / "transcripts.jsonl")
     assert_same_adapters(split, full)  # every weight of every agent, bit for bit

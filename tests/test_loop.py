@@ -60,11 +60,15 @@ def test_resume_replays_an_uninterrupted_run(tmp_path):
 
 def test_refuses_to_overwrite_a_run(tmp_path):
     run = tmp_path / "run"
-    train(load_config([*BASE, "iterations=1", "eval.num_tasks=0", f"run_dir={run}"]), progress=False)
+    run.mkdir()
+    earlier = '{"iteration": 0, "eval/accuracy": 0.25}\n'  # what a run before left (only its log matters)
+    (run / "metrics.jsonl").write_text(earlier)
     with pytest.raises(ConfigError, match="resume=true"):
         train(load_config([*BASE, "iterations=1", f"run_dir={run}"]), progress=False)
+    assert (run / "metrics.jsonl").read_text() == earlier and not (run / "config.yaml").exists()
 
 
+@pytest.mark.slow  # 5 learner processes: the suite's time budget
 @pytest.mark.timeout(300)
 def test_more_learners_than_cores_still_schedule(tmp_path):
     """5 learners on a 2-CPU Ray: their CPU reservations are capped so none waits forever."""

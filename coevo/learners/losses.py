@@ -7,7 +7,7 @@ Every loss has the signature
        sft_coef=0.0, sft_mask=None) -> (loss: scalar Tensor, stats: dict[str, float])
 
 ``logprobs`` are the current policy's log-probabilities of the taken tokens (with grad; the learner
-gets them with ``trl.trainer.utils.selective_log_softmax``), ``old_logprobs`` those recorded at
+gets them with ``coevo.models.logprobs.token_logprobs``), ``old_logprobs`` those recorded at
 sampling time, ``mask`` is 1 (or True) on completion tokens and 0 on prompt/padding. All means are
 token means over every masked token of the batch (DAPO's "token-level" averaging), so long and short
 completions weigh each token alike.

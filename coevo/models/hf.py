@@ -9,13 +9,19 @@ move between the two sides as peft state dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from coevo.models.multi_lora import MultiLora
 from coevo.models.sampling import StopStrings, sample
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+
+# peft is imported where learners use it, not here: the rollout worker never needs it (stacked
+# adapters, multi_lora.py), and importing it costs each new actor process ~3 s of CPU
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -57,6 +63,8 @@ def load_base(path: str, dtype: str = "float32", device: str = "cpu"):
 
 def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
     """Wrap `model` with one LoRA adapter per agent. Adapter i is initialised from seed + i."""
+    from peft import LoraConfig, get_peft_model
+
     config = LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
         target_modules=lora["target_modules"], task_type="CAUSAL_LM",
@@ -78,11 +86,15 @@ def full_state(model) -> dict[str, torch.Tensor]:
 
 
 def adapter_state(model: PeftModel, agent: str) -> dict[str, torch.Tensor]:
+    from peft import get_peft_model_state_dict
+
     sd = get_peft_model_state_dict(model, adapter_name=agent)
     return {k: v.detach().float().cpu().clone() for k, v in sd.items()}
 
 
 def load_adapter_state(model: PeftModel, agent: str, state: dict[str, torch.Tensor]) -> None:
+    from peft import set_peft_model_state_dict
+
     result = set_peft_model_state_dict(model, state, adapter_name=agent)
     unexpected = [k for k in result.unexpected_keys if "lora_" in k]
     if unexpected:

@@ -6,7 +6,14 @@ Only the hidden states at completion positions go through the LM head: the full-
 from __future__ import annotations
 
 import torch
-from trl.trainer.utils import selective_log_softmax
+
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, rows: int = 512) -> torch.Tensor:
+    """log softmax(logits)[target] of each row [N], `rows` rows at a time, so that the softmax's
+    [N, vocab] temporaries exist for one slice of the batch at a time, not all of it."""
+    parts = [chunk.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(chunk, dim=-1)
+             for chunk, tgt in zip(logits.split(rows), targets.split(rows))]
+    return torch.cat(parts) if parts else logits.new_zeros(0)
 
 
 def _decoder_and_head(model):
@@ -42,7 +49,7 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
         targets += c
         mask[i, : len(c)] = True
     logits = head(hidden[torch.tensor(index_b), torch.tensor(index_t)]).float() / temperature
-    flat = selective_log_softmax(logits, torch.tensor(targets, device=device))
+    flat = token_logprobs(logits, torch.tensor(targets, device=device))
     out = torch.zeros((len(rows), t_max), dtype=flat.dtype, device=device)
     out[mask.to(device)] = flat
     return out, mask.to(device)
