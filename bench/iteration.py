@@ -28,7 +28,7 @@ PHASES = ["rollout", "arbiter", "learn", "sync", "eval", "checkpoint"]
 def child(overrides: list[str], out: str) -> None:
     """Run one iteration in this process (coevo imported from PYTHONPATH) and write what it took."""
     import coevo.loop as loop
-    from coevo.config import load_config
+    from coevo.compose import load_config
 
     timed = {"checkpoint": 0.0}
     save = loop.save_checkpoint

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 
 EXAMPLES = """examples:
   coevo train experiment=comas                      # 3 agents on SmolLM2-135M, CPU
@@ -39,7 +40,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from pathlib import Path
 
-    from coevo.config import saved_run_config
+    from coevo.compose import saved_run_config
     from coevo.evaluate import evaluate_run
 
     keys = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in args.overrides}

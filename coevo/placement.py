@@ -32,8 +32,8 @@ def check_resources(cfg: Config) -> None:
     pop = cfg.population
     wanted = {"population.learner_num_gpus": {"GPU": pop.learner_num_gpus},
               "population.rollout_num_gpus": {"GPU": pop.rollout_num_gpus},
-              "population.learner_resources": dict(pop.learner_resources),
-              "population.rollout_resources": dict(pop.rollout_resources)}
+              "population.learner_resources": pop.learner_resources,
+              "population.rollout_resources": pop.rollout_resources}
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     for field, request in wanted.items():
         for name, amount in _nonzero(request).items():
@@ -42,7 +42,7 @@ def check_resources(cfg: Config) -> None:
                 raise ConfigError(f"{field}: no node of this Ray cluster has {amount:g} {name} (the nodes offer: "
                                   f"{', '.join(have)}); start nodes with `ray start --resources=...` or change "
                                   f"{field}")
-    if pop.learner_strategy.startswith("STRICT_SPREAD") and len(pop.agents) > len(nodes):
+    if pop.learner_strategy == "STRICT_SPREAD" and len(pop.agents) > len(nodes):
         raise ConfigError(f"population.learner_strategy=STRICT_SPREAD: {len(pop.agents)} learners need as many "
                           f"nodes, the cluster has {len(nodes)}")
 
@@ -52,8 +52,7 @@ def learner_options(cfg: Config, learner_cpus: float, cleanup) -> list[dict]:
     (removed by `cleanup`, the run attempt's ExitStack)."""
     pop = cfg.population
     request = _nonzero({"CPU": learner_cpus, "GPU": pop.learner_num_gpus, **pop.learner_resources})
-    base = {"num_cpus": learner_cpus, "num_gpus": pop.learner_num_gpus,
-            "resources": _nonzero({k: v for k, v in request.items() if k not in ("CPU", "GPU")}) or None}
+    base = {"num_cpus": learner_cpus, "num_gpus": pop.learner_num_gpus, "resources": pop.learner_resources or None}
     if pop.learner_strategy == "none":
         return [dict(base) for _ in pop.agents]
     group = placement_group([dict(request) for _ in pop.agents], strategy=pop.learner_strategy)
@@ -68,4 +67,4 @@ def learner_options(cfg: Config, learner_cpus: float, cleanup) -> list[dict]:
 def rollout_options(cfg: Config) -> dict:
     """The rollout worker reserves no CPU: it runs while learners wait (torch threads share cores)."""
     pop = cfg.population
-    return {"num_cpus": 0, "num_gpus": pop.rollout_num_gpus, "resources": _nonzero(dict(pop.rollout_resources)) or None}
+    return {"num_cpus": 0, "num_gpus": pop.rollout_num_gpus, "resources": pop.rollout_resources or None}

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from coevo.config import Config, ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import Config, ConfigError
 from coevo.tracking import METRICS, read_jsonl
 
 SWEEP_FILE = "sweep.yaml"

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from coevo.config import load_config
+from coevo.compose import load_config
 from coevo.loop import train
 from coevo.tracking import read_jsonl
 from tests.test_kill_resume import assert_same_adapters

@@ -27,7 +27,8 @@ import ray
 from ray._private.state import actors
 from ray.cluster_utils import Cluster
 
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 from coevo.loop import train
 
 TINY = ["experiment=comas", "model=tiny", "iterations=2", "logger=none", "population=duo",

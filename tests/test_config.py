@@ -2,7 +2,8 @@
 import pytest
 
 from coevo.cli import main
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 
 
 def test_contract_spelling_composes():

@@ -7,7 +7,8 @@ import pytest
 from safetensors.torch import load_file
 
 from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
-from coevo.config import CONFIG_DIR, load_config
+from coevo.compose import load_config
+from coevo.config import CONFIG_DIR
 from coevo.loop import train
 from coevo.tracking import read_jsonl
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from coevo.config import AlgoConfig, ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import AlgoConfig, ConfigError
 from coevo.episode import Turn
 from coevo.learners.learner import Learner
 from coevo.loop import train

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import games
 from coevo.arbiters import make_arbiter
-from coevo.config import CONFIG_DIR, load_config
+from coevo.compose import load_config
+from coevo.config import CONFIG_DIR
 from coevo.loop import reward_metrics
 from coevo.models.hf import Completion
 from coevo.rollout import plan_games, play

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 from coevo.episode import Episode
 from coevo.league import League
 from coevo.rollout import GamePlan

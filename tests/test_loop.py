@@ -4,7 +4,8 @@ import json
 import pytest
 
 from coevo.cli import main
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 from coevo.loop import train
 from coevo.tracking import read_jsonl
 

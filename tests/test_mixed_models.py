@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 from coevo.loop import train
 from coevo.models.hf import HFPolicies
 from coevo.models.routed import RoutedPolicies, make_policies, policy_parts

@@ -14,7 +14,7 @@ from pettingzoo.test import api_test
 from pydantic import ValidationError
 
 import games
-from coevo.config import load_config
+from coevo.compose import load_config
 from games.pettingzoo_adapter import PettingZooSpec, adapt, board_text, default_text_to_action
 
 CELLS = {i: str(i) for i in range(9)}

@@ -31,7 +31,7 @@ import yaml
 import pytest
 
 from coevo.cli import EXAMPLES, build_parser, main
-from coevo.config import load_config
+from coevo.compose import load_config
 from coevo.study import arm_overrides, load_study
 from coevo.sweep import plan_sweep
 

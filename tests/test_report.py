@@ -72,7 +72,7 @@ def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys):
     3-seat game (every output file, seats rotated A, B, A and every rotation of it and its swap,
     results from the mean seat rank), then the run's report with that tournament, looked at in
     headless Chromium."""
-    from coevo.config import load_config
+    from coevo.compose import load_config
     from coevo.loop import train
 
     run = train(load_config(["experiment=comas", "model=tiny", "logger=none", "iterations=2", "eval.num_tasks=4",

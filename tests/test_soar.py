@@ -9,7 +9,7 @@ import torch
 
 import games
 from coevo.arbiters import make_arbiter
-from coevo.config import load_config
+from coevo.compose import load_config
 from coevo.inner_loop import InnerLoop
 from coevo.learners.learner import LearnerActor
 from coevo.models.hf import Completion, HFPolicies

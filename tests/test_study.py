@@ -115,7 +115,7 @@ def test_train_schedule_by_hand():
 
 
 def test_train_schedule_names_the_games_roles():
-    from coevo.config import load_config
+    from coevo.compose import load_config
 
     with pytest.raises(ConfigError, match="train_schedule.roles: .'judge'. are not roles of spc_v0"):
         load_config(["experiment=spc", "population.train_schedule.mode=alternate",
@@ -126,7 +126,7 @@ def test_train_schedule_names_the_games_roles():
 
 @pytest.mark.usefixtures("local_ray")
 def test_alternating_rounds_train_one_role_at_a_time(tmp_path):
-    from coevo.config import load_config
+    from coevo.compose import load_config
     from coevo.loop import train
 
     run = train(load_config(["experiment=spc", "model=tiny", "iterations=2", "logger=none",

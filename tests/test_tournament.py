@@ -11,7 +11,8 @@ import pytest
 
 import games
 from coevo.cli import main
-from coevo.config import ConfigError, load_config
+from coevo.compose import load_config
+from coevo.config import ConfigError
 from coevo.tournament import run_tournament
 from coevo.tournament.ratings import Standings, pair_result
 from coevo.tournament.schedule import seatings, swiss_pairings

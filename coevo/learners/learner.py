@@ -86,9 +86,9 @@ class Learner:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device, dtype=torch.bfloat16)
 
-    def _logprobs(self, turns: list[Turn]):
+    def _logprobs(self, turns: list[Turn], model=None):
         with self._autocast():
-            return completion_logprobs(self.model, [t.prompt_ids for t in turns],
+            return completion_logprobs(model or self.model, [t.prompt_ids for t in turns],
                                        [t.completion_ids for t in turns], self.temperature, self.pad_id)
 
     def _reference_logprobs(self, turns: list[Turn]) -> torch.Tensor:
@@ -96,9 +96,7 @@ class Learner:
             if self.reference is None:  # LoRA: the base is the adapter switched off
                 with self.model.disable_adapter():
                     return self._logprobs(turns)[0]
-            with self._autocast():
-                return completion_logprobs(self.reference, [t.prompt_ids for t in turns],
-                                           [t.completion_ids for t in turns], self.temperature, self.pad_id)[0]
+            return self._logprobs(turns, self.reference)[0]
 
     def step(self, turns: list[Turn]) -> dict[str, float]:
         """One policy update on this agent's turns of the iteration."""
@@ -126,10 +124,12 @@ class Learner:
                 chunk, adv = [turns[i] for i in rows], advantages[rows]
                 logprobs, mask = self._logprobs(chunk)
                 old = _pad([t.logprobs for t in chunk], mask.shape[1]).to(logprobs.device)
+                weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
                 if epoch == 0:  # no step taken yet: these are the pre-update policy's logprobs
                     learner_old[b] = logprobs.detach()
-                    gap = masked_mean((learner_old[b] - old).abs(), mask)
-                    totals["rollout_logprob_gap"] = totals.get("rollout_logprob_gap", 0.0) + float(gap) * mask.sum().item() / n_tokens
+                    log_gap = learner_old[b] - old  # learner minus rollout, per token
+                    totals["rollout_logprob_gap"] = (totals.get("rollout_logprob_gap", 0.0)
+                                                     + float(masked_mean(log_gap.abs(), mask)) * weight)
                 if self.algo["rollout_correction"] == "tis":
                     weight_tis = torch.exp((learner_old[b] - old).clamp(max=20.0)).clamp(max=self.algo["tis_cap"])
                     weight_tis = torch.where(mask, weight_tis, torch.zeros_like(weight_tis))
@@ -137,9 +137,8 @@ class Learner:
                     old = learner_old[b]
                     if epoch == 0:
                         totals["tis_weight_mean"] = (totals.get("tis_weight_mean", 0.0)
-                                                     + float(masked_mean(weight_tis, mask)) * mask.sum().item() / n_tokens)
+                                                     + float(masked_mean(weight_tis, mask)) * weight)
                 ref = self._reference_logprobs(chunk) if self.algo["kl_coef"] > 0 else None
-                weight = mask.sum().item() / n_tokens  # token mean over the whole batch, not per chunk
                 # the SFT term (on winners) is a mean over the winners' tokens of the whole batch:
                 # its coefficient is rescaled so that, times `weight`, it counts this chunk's share
                 chunk_win = sum(len(t.completion_ids) for t in chunk if t.reward > 0)
@@ -188,9 +187,7 @@ class Learner:
 
     def _load_weights(self, state: dict[str, torch.Tensor]) -> None:
         if self.full:
-            with torch.no_grad():
-                for name, p in self.model.state_dict().items():
-                    p.copy_(state[name])  # in place: the optimizer keeps its parameters
+            self.model.load_state_dict(state)  # copies in place: the optimizer keeps its parameters
         else:
             load_adapter_state(self.model, self.agent, state)
 

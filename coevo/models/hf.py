@@ -79,17 +79,20 @@ def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
     return peft_model
 
 
+def _fp32_cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Independent fp32 CPU tensors (tied weights copied apart, which safetensors requires)."""
+    return {k: v.detach().float().cpu().clone() for k, v in state.items()}
+
+
 def full_state(model) -> dict[str, torch.Tensor]:
-    """Every weight of a full-weight agent, as independent fp32 CPU tensors (tied ones copied apart,
-    which safetensors requires)."""
-    return {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
+    """Every weight of a full-weight agent."""
+    return _fp32_cpu_copy(model.state_dict())
 
 
 def adapter_state(model: PeftModel, agent: str) -> dict[str, torch.Tensor]:
     from peft import get_peft_model_state_dict
 
-    sd = get_peft_model_state_dict(model, adapter_name=agent)
-    return {k: v.detach().float().cpu().clone() for k, v in sd.items()}
+    return _fp32_cpu_copy(get_peft_model_state_dict(model, adapter_name=agent))
 
 
 def load_adapter_state(model: PeftModel, agent: str, state: dict[str, torch.Tensor]) -> None:
