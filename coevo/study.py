@@ -15,7 +15,9 @@ A study is a folder with `study.yaml`:
       CoMAS (Qwen2.5-3B): ...
 
 Each arm is one `coevo train -m ... seed=0,1,2` sweep (coevo/sweep.py) into
-`runs/studies/<study>/<arm>/`; finished runs are skipped, so a study resumes. Then the analysis
+`<study dir>/runs/<arm>/`; finished runs are skipped, so a study resumes. git keeps each run's
+`config.yaml` and `metrics.jsonl` and each arm's `sweep.yaml` (.gitignore drops checkpoints and
+transcripts), so a clean clone re-runs the analysis without re-running the study. Then the analysis
 (alone: `--analyse`) reads the run dirs and writes `<study dir>/results.md` (mean, sample standard
 deviation and n over seeds per arm and measure, each seed's value, the paper's figure) and one PNG
 per measure's metric (mean over seeds per iteration, the band one standard deviation).
@@ -60,7 +62,7 @@ class Study(BaseModel):
     measures: list[Measure] = Field(min_length=1)
     paper: str = ""
     machine: str = ""  # where the runs ran (the run dirs do not record it)
-    runs_dir: str | None = None  # default runs/studies/<study folder name>
+    runs_dir: str | None = None  # default <study dir>/runs
 
 
 def load_study(study_dir: Path) -> Study:
@@ -75,7 +77,7 @@ def load_study(study_dir: Path) -> Study:
 
 
 def arm_dir(study_dir: Path, study: Study, arm: str) -> Path:
-    root = Path(study.runs_dir or f"runs/studies/{Path(study_dir).resolve().name}")
+    root = Path(study.runs_dir) if study.runs_dir else Path(study_dir) / "runs"
     return (root / arm).resolve()
 
 
@@ -168,7 +170,7 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric).", "", "Per seed:", "",
               *per_seed, "", "Runs:", ""]
-    lines += [f"- {arm}: {arm_dir(study_dir, study, arm)} ({len(runs[arm])} finished of {len(study.seeds)} seeds)"
+    lines += [f"- {arm}: {_shown(arm_dir(study_dir, study, arm))} ({len(runs[arm])} finished of {len(study.seeds)} seeds)"
               for arm in arms]
     for metric in dict.fromkeys(m.metric for m in study.measures):
         png = _plot(study_dir, metric, runs)
@@ -179,6 +181,14 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
     out = study_dir / "results.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def _shown(path: Path) -> str:
+    """A path as a reader of results.md can follow it: relative to the working dir when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _plot(study_dir: Path, metric: str, runs: dict[str, list[Run]]) -> str | None:
