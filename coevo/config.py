@@ -205,6 +205,9 @@ class PopulationConfig(Strict):
     learner_strategy: Literal["none", "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "none"
     rollout_num_gpus: float = Field(0.0, ge=0.0)
     rollout_resources: dict[str, float] = Field(default_factory=dict)
+    # agents on several models (`models`, full weights): each model in a rollout actor of its own,
+    # asking for rollout_num_gpus / rollout_resources, the models generating at once
+    rollout_per_base: bool = False
     # learners step at once (Ray actors in parallel) or one after another, each with every core.
     # auto: at once when each gets 2 cores or more, a GPU, or a cluster. On 2 cores, 3 learners at
     # once (1 thread each) took 1.14x as long as one after another (bench/learner.py --part parallel).

@@ -219,8 +219,9 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
     # league training: frozen snapshots of the agents are extra adapters of the rollout worker
     league = League(cfg.population.league.model_dump(), agents)
     rollout_agents = agents + (league.slots if league.enabled else [])
-    rollout = RolloutActor.options(**rollout_options(cfg)).remote(policy_parts(cfg, rollout_agents), cfg.threads or cores,
-                                                                  cfg.game.module)
+    parts = policy_parts(cfg, rollout_agents)
+    worker_options, part_options = rollout_options(cfg, len(parts))
+    rollout = RolloutActor.options(**worker_options).remote(parts, cfg.threads or cores, cfg.game.module, part_options)
     for actor in [rollout, *learners.values()]:
         cleanup.callback(ray.kill, actor)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)

@@ -6,7 +6,9 @@ is placed by configuration (configs/population/*.yaml):
 - `population.learner_num_cpus` / `learner_num_gpus` / `learner_resources`: what each learner asks for;
   a custom resource (`{trainer: 1}`, given to nodes by `ray start --resources='{"trainer": 4}'`)
   pins the learners to the nodes that offer it.
-- `population.rollout_num_gpus` / `rollout_resources`: the same for the rollout worker.
+- `population.rollout_num_gpus` / `rollout_resources`: the same for the rollout worker; with
+  `population.rollout_per_base=true` (agents on several models), for each model's rollout actor
+  instead, and the worker that plays the games asks for nothing.
 - `population.learner_strategy`: PACK, SPREAD, STRICT_PACK or STRICT_SPREAD puts the learners in one
   Ray placement group (one bundle per learner): packed on as few nodes as possible, or spread
   across nodes. The rollout is one actor: it needs no strategy.
@@ -64,7 +66,12 @@ def learner_options(cfg: Config, learner_cpus: float, cleanup) -> list[dict]:
             for i in range(len(pop.agents))]
 
 
-def rollout_options(cfg: Config) -> dict:
-    """The rollout worker reserves no CPU: it runs while learners wait (torch threads share cores)."""
+def rollout_options(cfg: Config, num_parts: int) -> tuple[dict, dict | None]:
+    """The rollout worker's options, and each of its `num_parts` models' (None: the models live in
+    the worker, as a single model always does). Neither reserves CPU: the rollout runs while
+    learners wait (torch threads share cores)."""
     pop = cfg.population
-    return {"num_cpus": 0, "num_gpus": pop.rollout_num_gpus, "resources": pop.rollout_resources or None}
+    request = {"num_cpus": 0, "num_gpus": pop.rollout_num_gpus, "resources": pop.rollout_resources or None}
+    if pop.rollout_per_base and num_parts > 1:
+        return {"num_cpus": 0}, request
+    return request, None

@@ -1,5 +1,6 @@
 """The rollout side as a Ray actor: the shared base model with every agent's adapter (or, with
-agents on bases of their own, one such model per base: coevo/models/routed.py).
+agents on bases of their own, one such model per base, here or in actors of their own:
+coevo/models/routed.py).
 
 It plays an iteration's games and answers held-out evaluation; the driver pushes new adapter
 weights into it after every learner step (`set_adapters`), so it never reloads the base.
@@ -18,13 +19,14 @@ from coevo.rollout import GamePlan, play
 
 class RolloutWorker:
     def __init__(self, parts: list[tuple[str, dict, list[str]]], threads: int | None = None,
-                 game_module: str | None = None):
-        """`parts`: (model path, model config, agents) per base model (`policy_parts`)."""
+                 game_module: str | None = None, part_options: dict | None = None):
+        """`parts`: (model path, model config, agents) per base model (`policy_parts`);
+        `part_options`: each part a Ray actor of its own with these options (`rollout_options`)."""
         if threads:
             torch.set_num_threads(threads)
         if game_module:  # a user's game registers itself in the process that plays it
             games.import_game_module(game_module)
-        self.policies = make_policies(parts)
+        self.policies = make_policies(parts, part_options, threads and max(1, threads // len(parts)))
 
     def set_adapters(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
         for agent, state in states.items():

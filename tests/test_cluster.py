@@ -61,6 +61,23 @@ def test_learners_and_rollout_run_where_their_resources_are(two_nodes, tmp_path)
     assert (tmp_path / "pinned" / "checkpoints").is_dir()
 
 
+def test_each_model_of_a_crowd_runs_in_a_rollout_actor_on_the_generator_node(two_nodes, tmp_path):
+    """population.rollout_per_base: the two models of a mixed crowd each in an actor of their own,
+    both on the node with the `generator` resource; the worker that plays the games asks for nothing."""
+    head, other = two_nodes
+    before = set(actors())
+    train(load_config(["experiment=rlccf", "model=tiny", "population.agents=[agent_0,{name: agent_1, model: tiny-wide}]",
+                       "game.options.crowd_size=2", "iterations=1", "logger=none", "population.games_per_iteration=2",
+                       "eval.num_tasks=0", "game.options.max_new_tokens.answerer=8", "population.rollout_per_base=true",
+                       "population.rollout_resources={generator: 0.5}", f"run_dir={tmp_path / 'crowd'}"]),
+          progress=False)
+    ran = [a for k, a in actors().items() if k not in before]
+    parts = [a["Address"]["NodeID"] for a in ran if a["ActorClassName"] == "PolicyPart"]
+    assert parts == [other, other]
+    assert sum(a["ActorClassName"] == "RolloutWorker" for a in ran) == 1
+    assert (tmp_path / "crowd" / "checkpoints").is_dir()
+
+
 @pytest.mark.slow  # a second training run on the cluster: the suite's time budget
 def test_strict_spread_puts_each_learner_on_its_own_node(two_nodes, tmp_path):
     head, other = two_nodes

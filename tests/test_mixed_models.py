@@ -49,6 +49,34 @@ def test_each_row_is_generated_on_its_agents_base():
     assert mixed[0].completion_ids != alone[1].completion_ids  # two bases really differ
 
 
+@pytest.mark.usefixtures("local_ray")
+def test_models_in_actors_of_their_own_sample_what_the_worker_samples():
+    """population.rollout_per_base: each model in a Ray actor, generating at once; the same seed
+    gives the same sampled completions as the parts inside the worker, one after another."""
+    from ray._private.state import actors
+
+    cfg = load_config(CROWD)
+    parts = policy_parts(cfg, cfg.population.agents)
+    before = set(actors())
+    here, apart = RoutedPolicies(parts), RoutedPolicies(parts, actor_options={"num_cpus": 0}, threads=1)
+    started = [a["ActorClassName"] for k, a in actors().items() if k not in before]
+    assert started == ["PolicyPart", "PolicyPart"]
+    moved = {a: {k: v + 0.3 for k, v in here.get_adapter(a).items()} for a in cfg.population.agents}
+    for policies in (here, apart):  # adapters that are not the zero-initialised ones
+        for agent, state in moved.items():
+            policies.set_adapter(agent, state)
+    assert all(torch.equal(v, here.get_adapter("agent_1")[k]) for k, v in apart.get_adapter("agent_1").items())
+    agents = ["agent_1", "agent_0", "__base__", "agent_1", "agent_0"]
+    prompts = ["What is 2 + 3?", "What is 7 - 1?", "Name a colour.", "What is 4 * 4?", "What is 9 - 5?"]
+
+    def sampled(policies, seed):
+        torch.manual_seed(seed)
+        return [c.completion_ids for c in policies.generate(agents, prompts, 10, temperature=1.0)]
+
+    assert sampled(apart, 3) == sampled(here, 3) == sampled(here, 3)
+    assert sampled(here, 4) != sampled(here, 3)  # it really samples: another seed, other completions
+
+
 def test_agent_models_in_config():
     cfg = load_config(["experiment=rlccf", "model=tiny", "population.models={agent_2: {name: tiny-wide, lora: {r: 2}}}"])
     assert cfg.model_of("agent_2").name == "tiny-wide" and cfg.model_of("agent_2").lora.r == 2

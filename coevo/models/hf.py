@@ -164,9 +164,11 @@ class HFPolicies:
     # -- sampling ------------------------------------------------------------------------------
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0,
-                 greedy: bool = False, prefixes: list[str] | None = None) -> list[Completion]:
+                 greedy: bool = False, prefixes: list[str] | None = None,
+                 generator: torch.Generator | None = None) -> list[Completion]:
         """Sample one completion per row; row i uses agent `agents[i]`'s adapter. A row's prefix is
-        prefilled as the start of its answer: part of the prompt ids, not of the completion."""
+        prefilled as the start of its answer: part of the prompt ids, not of the completion. Draws
+        come from `generator`, by default torch's global RNG (seeded by the caller)."""
         n = len(prompts)
         if n == 0:
             return []
@@ -179,7 +181,8 @@ class HFPolicies:
             new_ids, logprobs = sample(
                 self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
                 eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id,
-                stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows)
+                stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows,
+                generator=generator)
         finally:
             if self.lora is not None:
                 self.lora.set_rows([], self.model.dtype, self.device)  # no stale routes

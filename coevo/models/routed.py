@@ -4,12 +4,18 @@ A population whose agents all share `model` is one `HFPolicies` (one base, stack
 `population.models` some agents sit on bases of their own (RLCCF's crowd of different models):
 `RoutedPolicies` holds one `HFPolicies` per base, with the same interface, and splits each tick's
 batch by base. Full-weight agents (`model.lora=null`) are routed the same way: each is a model of
-its own. The bases generate one after another, in a fixed order, so sampling stays a
-function of the seed (runs replay exactly on resume); on this CPU, generating them at once would
-only split the same cores. The first part is always `model`: it also serves the frozen base
-(`"__base__"`) and any name it does not know.
+its own. By default the bases generate one after another in the rollout worker (on a CPU,
+generating them at once would only split the same cores); with `population.rollout_per_base=true`
+each base is a Ray actor of its own (a GPU each on a cluster) and they generate at once. Each
+part draws its samples from its own generator, seeded per call from the caller's seed, so
+sampling stays a function of the seed (runs replay exactly on resume) whichever way the parts
+run. The first part is always `model`: it also serves the frozen base (`"__base__"`) and any
+name it does not know.
 """
 from __future__ import annotations
+
+import ray
+import torch
 
 from coevo.models.hf import Completion, HFPolicies
 from coevo.models.store import resolve_model
@@ -29,44 +35,88 @@ def policy_parts(cfg, agents: list[str]) -> list[tuple[str, dict, list[str]]]:
     return list(parts.values())
 
 
-def make_policies(parts: list[tuple[str, dict, list[str]]]):
-    """One base: plain `HFPolicies` (what single-base runs have always used); several: routed."""
+def make_policies(parts: list[tuple[str, dict, list[str]]], actor_options: dict | None = None,
+                  threads: int | None = None):
+    """One base: plain `HFPolicies` (what single-base runs have always used); several: routed,
+    each part in a Ray actor of its own when `actor_options` are given (`RoutedPolicies`)."""
     if len(parts) == 1:
         path, model_cfg, agents = parts[0]
         return HFPolicies.from_config(path, agents, model_cfg)
-    return RoutedPolicies(parts)
+    return RoutedPolicies(parts, actor_options, threads)
+
+
+class PolicyPart:
+    """One model of a routed rollout and its agents: in the rollout worker, or (with
+    `population.rollout_per_base`) in a Ray actor of its own, on its own GPU on a cluster."""
+
+    def __init__(self, path: str, model_cfg: dict, agents: list[str], threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        # a part without agents is the untouched base: it serves only "__base__" rows
+        self.policies = HFPolicies.from_config(path, agents, {**model_cfg, "lora": model_cfg["lora"] if agents else None})
+
+    def set_adapter(self, agent: str, state) -> None:
+        self.policies.set_adapter(agent, state)
+
+    def get_adapter(self, agent: str):
+        return self.policies.get_adapter(agent)
+
+    def generate(self, seed: int, agents, prompts, max_new, stop, temperature, greedy, prefixes) -> list[Completion]:
+        """`HFPolicies.generate` with draws from a generator of this part's own, seeded by the
+        caller: what a part samples does not depend on where it runs or what other parts sample."""
+        generator = torch.Generator(self.policies.device).manual_seed(seed)
+        return self.policies.generate(agents, prompts, max_new, stop=stop, temperature=temperature, greedy=greedy,
+                                      prefixes=prefixes, generator=generator)
 
 
 class RoutedPolicies:
-    def __init__(self, parts: list[tuple[str, dict, list[str]]]):
-        self.parts = [HFPolicies.from_config(path, agents, {**model_cfg, "lora": model_cfg["lora"] if agents else None})
-                      for path, model_cfg, agents in parts]
+    """`HFPolicies`' interface over several models. `actor_options` None: the parts live here and
+    generate one after another; else each part is a Ray actor with these options (a GPU each, a
+    custom resource) and a tick's parts generate at once. Either way the same seed gives the
+    same completions (test_mixed_models.py)."""
+
+    def __init__(self, parts: list[tuple[str, dict, list[str]]], actor_options: dict | None = None,
+                 threads: int | None = None):
+        self.remote = actor_options is not None
+        if self.remote:
+            actor = ray.remote(PolicyPart).options(**actor_options)
+            self.parts = [actor.remote(path, model_cfg, agents, threads) for path, model_cfg, agents in parts]
+        else:
+            self.parts = [PolicyPart(path, model_cfg, agents) for path, model_cfg, agents in parts]
         self.route = {agent: k for k, (_, _, agents) in enumerate(parts) for agent in agents}
 
-    def _part(self, agent: str) -> HFPolicies:
-        return self.parts[self.route.get(agent, 0)]
+    def _start(self, k: int, method: str, *args):
+        """Call part k's method: its result here, or a Ray reference to it (`_results` waits)."""
+        fn = getattr(self.parts[k], method)
+        return fn.remote(*args) if self.remote else fn(*args)
+
+    def _results(self, started: list) -> list:
+        return ray.get(started) if self.remote else started
 
     def set_adapter(self, agent: str, state) -> None:
-        self._part(agent).set_adapter(agent, state)
+        self._results([self._start(self.route.get(agent, 0), "set_adapter", agent, state)])
 
     def get_adapter(self, agent: str):
-        return self._part(agent).get_adapter(agent)
+        return self._results([self._start(self.route.get(agent, 0), "get_adapter", agent)])[0]
 
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0, greedy: bool = False,
                  prefixes: list[str] | None = None) -> list[Completion]:
-        """`HFPolicies.generate`, row i on agent i's base; results in row order."""
+        """`HFPolicies.generate`, row i on agent i's model; results in row order."""
         n = len(prompts)
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        # one seed per part from the global RNG (the caller seeds it), drawn the same way every call
+        seeds = torch.randint(0, 2**62, (len(self.parts),)).tolist()
         by_part: dict[int, list[int]] = {}
         for i, agent in enumerate(agents):
             by_part.setdefault(self.route.get(agent, 0), []).append(i)
-        out: list[Completion | None] = [None] * n
-        for k in sorted(by_part):  # a fixed order: the sampling RNG is drawn the same way every run
-            rows = by_part[k]
+        started = []
+        for k, rows in sorted(by_part.items()):
             pick = lambda xs: [xs[i] for i in rows] if xs is not None else None  # noqa: E731
-            done = self.parts[k].generate(pick(agents), pick(prompts), pick(max_new), stop=pick(stop),
-                                          temperature=temperature, greedy=greedy, prefixes=pick(prefixes))
+            started.append(self._start(k, "generate", seeds[k], pick(agents), pick(prompts), pick(max_new), pick(stop),
+                                       temperature, greedy, pick(prefixes)))
+        out: list[Completion | None] = [None] * n
+        for (_, rows), done in zip(sorted(by_part.items()), self._results(started)):
             for i, completion in zip(rows, done):
                 out[i] = completion
         return out

@@ -131,11 +131,12 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int
     return torch.cat(logits), cache, attention
 
 
-def _draw(logp: torch.Tensor) -> torch.Tensor:
+def _draw(logp: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One token per row from softmax probabilities, by inverse CDF: one uniform number per row
-    (torch.multinomial draws an exponential per vocabulary entry, 6% of a comas rollout)."""
+    (torch.multinomial draws an exponential per vocabulary entry, 6% of a comas rollout). The
+    numbers come from `generator`, or torch's global RNG when it is None."""
     cdf = logp.double().exp().cumsum(-1)  # float32 sums over 49k entries misdraw the tail
-    u = torch.rand(cdf.shape[0], 1, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    u = torch.rand(cdf.shape[0], 1, device=cdf.device, dtype=cdf.dtype, generator=generator) * cdf[:, -1:]
     # right=True: a token of probability 0 (its cdf equals its predecessor's) is never drawn
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
 
@@ -143,10 +144,11 @@ def _draw(logp: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: float, greedy: bool,
            eos_id: int, pad_id: int, stop: StopStrings | None = None,
-           use_rows: Callable[[list[int]], None] | None = None) -> tuple[list[list[int]], list[list[float]]]:
+           use_rows: Callable[[list[int]], None] | None = None,
+           generator: torch.Generator | None = None) -> tuple[list[list[int]], list[list[float]]]:
     """New token ids and their logprobs for every prompt. Before each forward, `use_rows(rows)` is
     told which prompts (indices into `prompts`) the batch rows are, in order (the LoRA router
-    follows it)."""
+    follows it). Sampling draws from `generator` (default: torch's global RNG)."""
     device = model.get_output_embeddings().weight.device
     n = len(prompts)
     ids_out: list[list[int]] = [[] for _ in range(n)]
@@ -166,7 +168,7 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
     inv_t = 1.0 if greedy else 1.0 / temperature
     while True:
         logp = torch.log_softmax(logits.float() * inv_t, dim=-1)
-        token = logp.argmax(-1) if greedy else _draw(logp)
+        token = logp.argmax(-1) if greedy else _draw(logp, generator)
         chosen = logp.gather(1, token[:, None]).squeeze(1)
         for j, (i, t, lp) in enumerate(zip(rows, token.tolist(), chosen.tolist())):
             if finished[j]:
