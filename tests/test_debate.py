@@ -8,6 +8,7 @@ from pydantic import ValidationError
 import games
 from coevo.arbiters import make_arbiter
 from coevo.episode import Episode, Turn
+from coevo.evaluate import EvalContext, evaluate
 from coevo.models.hf import Completion
 from coevo.rollout import plan_games, play
 from games import testing
@@ -198,3 +199,18 @@ def test_rollout_batches_each_round_and_groups_by_seat():
     assert m["arbiter/agreement/round_1"] == pytest.approx(2 / 3) and m["arbiter/changed_answer_rate"] == pytest.approx(2 / 3)
     # round 1's majority is 8 in every game, the final one 7: round-1 eights earn nothing
     assert all(t.reward == float(t.completion_text == "7") for ep in episodes for t in ep.turns)
+
+
+def test_rounds_measure_scores_each_round_and_its_majority():
+    """Held-out debates (`eval.measures=[rounds]`): round 1 agent_0 and agent_1 say 8, agent_2 says 7
+    (gold 7); round 2 everyone says 7. Seat j is agent j mod the population."""
+    tasks = [Task(f"t{i}", "What is 3 + 4?", "7") for i in range(4)]
+    ctx = EvalContext(max_new_tokens=8, game="debate_v0", options={"debaters": 3, "rounds": 2})
+    trio = evaluate(RevisingPolicies(), ["agent_0", "agent_1", "agent_2"], tasks, ["rounds"], ctx)
+    assert trio == {"eval/debate/round_1/accuracy": pytest.approx(1 / 3), "eval/debate/round_1/majority_accuracy": 0.0,
+                    "eval/debate/round_2/accuracy": 1.0, "eval/debate/round_2/majority_accuracy": 1.0}
+    duo = evaluate(RevisingPolicies(), ["agent_0", "agent_2"], tasks, ["rounds"], ctx)  # seats a0, a2, a0
+    assert duo["eval/debate/round_1/accuracy"] == pytest.approx(1 / 3)
+    assert duo["eval/debate/round_1/majority_accuracy"] == 0.0  # 8, 7, 8: the majority is wrong
+    pair = evaluate(RevisingPolicies(), ["agent_2", "agent_0"], tasks, ["rounds"], ctx)  # seats a2, a0, a2
+    assert pair["eval/debate/round_1/accuracy"] == pytest.approx(2 / 3) and pair["eval/debate/round_1/majority_accuracy"] == 1.0
