@@ -44,14 +44,19 @@ def vllm_missing() -> str:
         return "vllm is not installed"
     if not torch.cuda.is_available():
         return "vllm needs a CUDA device and torch sees none"
-    return "coevo's vllm backend is not written yet (issue 13); only the hf backend exists"
+    return ""
 
 
 @pytest.fixture(scope="module", params=["hf", "vllm"])
 def policies(request, tiny_model_path, learners):
     if request.param == "vllm":
-        pytest.skip(vllm_missing())
-    pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", device="cpu")
+        if vllm_missing():
+            pytest.skip(vllm_missing())
+        from coevo.models.vllm_backend import VLLMPolicies
+
+        pol = VLLMPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", gpu_memory_utilization=0.3)
+    else:
+        pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", device="cpu")
     for agent, learner in learners.items():
         pol.set_adapter(agent, learner.adapter())  # what the driver's weight sync does
     return pol

@@ -112,20 +112,44 @@ class Completion:
     text: str
 
 
-class HFPolicies:
+class ChatPrompts:
+    """How every backend turns a row's prompt into token ids: the model's chat template, the row's
+    response prefix, the end of an over-long prompt. `HFPolicies` and `VLLMPolicies` share it, so
+    both sample from the same ids."""
+
+    def __init__(self, path: str, max_prompt_tokens: int = 1024, system_prompt: str | None = None):
+        self.tokenizer = load_tokenizer(path)
+        self.max_prompt_tokens = max_prompt_tokens
+        self.system_prompt = system_prompt
+
+    def render(self, user_text: str) -> str:
+        """The chat-template string for one user message, ending where the assistant starts."""
+        messages = [{"role": "user", "content": user_text}]
+        if self.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode_prompts(self, prompts: list[str], prefixes: list[str] | None = None) -> list[list[int]]:
+        """Token ids of each chat-rendered prompt, followed by its response prefix (prefill)."""
+        prefixes = prefixes or [""] * len(prompts)
+        texts = [self.render(p) + pre for p, pre in zip(prompts, prefixes)]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        # keep the end of an over-long prompt: the question is repeated near the end by our templates
+        return [x[-self.max_prompt_tokens:] for x in ids]
+
+
+class HFPolicies(ChatPrompts):
     """A base model plus named adapters; `generate` samples for a batch of (agent, prompt) rows."""
 
     def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "float32",
                  device: str = "cpu", max_prompt_tokens: int = 1024,
                  system_prompt: str | None = None):
-        self.tokenizer = load_tokenizer(path)
+        super().__init__(path, max_prompt_tokens, system_prompt)
         self.model = load_base(path, dtype, device)
         self.model.eval()
         # every agent's adapter stacked in each layer: a mixed batch in three ops a layer
         self.lora = MultiLora(self.model, agents, lora) if lora else None
         self.device = pick_device(device)
-        self.max_prompt_tokens = max_prompt_tokens
-        self.system_prompt = system_prompt
 
     @classmethod
     def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "HFPolicies":
@@ -144,22 +168,6 @@ class HFPolicies:
 
     def get_adapter(self, agent: str) -> dict[str, torch.Tensor]:
         return full_state(self.model) if self.lora is None else self.lora.state(agent)
-
-    # -- text ----------------------------------------------------------------------------------
-    def render(self, user_text: str) -> str:
-        """The chat-template string for one user message, ending where the assistant starts."""
-        messages = [{"role": "user", "content": user_text}]
-        if self.system_prompt:
-            messages.insert(0, {"role": "system", "content": self.system_prompt})
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-    def encode_prompts(self, prompts: list[str], prefixes: list[str] | None = None) -> list[list[int]]:
-        """Token ids of each chat-rendered prompt, followed by its response prefix (prefill)."""
-        prefixes = prefixes or [""] * len(prompts)
-        texts = [self.render(p) + pre for p, pre in zip(prompts, prefixes)]
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        # keep the end of an over-long prompt: the question is repeated near the end by our templates
-        return [x[-self.max_prompt_tokens:] for x in ids]
 
     # -- sampling ------------------------------------------------------------------------------
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,

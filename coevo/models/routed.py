@@ -35,13 +35,22 @@ def policy_parts(cfg, agents: list[str]) -> list[tuple[str, dict, list[str]]]:
     return list(parts.values())
 
 
+def backend_policies(path: str, agents: list[str], model_cfg: dict):
+    """The policies of one model on its backend (`model.backend`): hf, or vllm on a GPU."""
+    if model_cfg.get("backend") == "vllm":
+        from coevo.models.vllm_backend import VLLMPolicies
+
+        return VLLMPolicies.from_config(path, agents, model_cfg)
+    return HFPolicies.from_config(path, agents, model_cfg)
+
+
 def make_policies(parts: list[tuple[str, dict, list[str]]], actor_options: dict | None = None,
                   threads: int | None = None):
     """One base: plain `HFPolicies` (what single-base runs have always used); several: routed,
     each part in a Ray actor of its own when `actor_options` are given (`RoutedPolicies`)."""
     if len(parts) == 1:
         path, model_cfg, agents = parts[0]
-        return HFPolicies.from_config(path, agents, model_cfg)
+        return backend_policies(path, agents, model_cfg)
     return RoutedPolicies(parts, actor_options, threads)
 
 
@@ -53,7 +62,7 @@ class PolicyPart:
         if threads:
             torch.set_num_threads(threads)
         # a part without agents is the untouched base: it serves only "__base__" rows
-        self.policies = HFPolicies.from_config(path, agents, {**model_cfg, "lora": model_cfg["lora"] if agents else None})
+        self.policies = backend_policies(path, agents, {**model_cfg, "lora": model_cfg["lora"] if agents else None})
 
     def set_adapter(self, agent: str, state) -> None:
         self.policies.set_adapter(agent, state)

@@ -1,0 +1,137 @@
+"""The vLLM backend (`model.backend=vllm`, `pip install -e ".[vllm]"`, a CUDA GPU): `HFPolicies`'
+interface on a vLLM engine, for rollouts at GPU scale.
+
+- Prompts are encoded exactly as on the hf backend (`ChatPrompts`: chat template, response
+  prefix) and handed to vLLM as token ids, so both backends sample from the same ids.
+- Each row has its own `SamplingParams`: token limit, stop strings (kept in the text, as on hf),
+  temperature (greedy = 0), one seed per row drawn from the caller's torch RNG (or `generator`),
+  and the sampled token's logprob after temperature (`logprobs_mode="processed_logprobs"`, the
+  distribution the token was drawn from, which is what the learner's ratio compares against).
+- Each row runs on its agent's LoRA adapter (a vLLM `LoRARequest`); `"__base__"` and an agent
+  whose adapter was never set (peft's zero-initialised B: the base's output) run on the base.
+- `set_adapter` writes the learner's peft state dict as a peft adapter folder (`write_adapter`) and
+  gives it a new LoRA id, so vLLM loads the new weights on the next call and drops the old ones.
+
+vLLM's logprobs are not bit-equal to the learner's recomputation with transformers (other kernels,
+bf16); `algo.rollout_correction=tis` weights each token by the truncated ratio of the two
+(coevo/learners/losses.py); the hf backend's logprobs agree with the learner's to 1e-4, where the
+correction is a no-op (tests/test_learner.py). Full-weight agents (`model.lora=null`) are not
+served by this backend: config validation refuses them.
+
+Not run in coevo's CI: vllm needs a CUDA GPU. The conformance tests (tests/test_hf_backend.py)
+run on this backend where vllm and a GPU are present and say why they skip otherwise; the
+adapter folder it loads is checked against peft on every machine (tests/test_vllm_backend.py).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from coevo.models.hf import ChatPrompts, Completion, pick_device
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # the file names peft (and vLLM) read
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def target_modules(state: dict[str, torch.Tensor]) -> list[str]:
+    """The module names a peft state dict adapts ("q_proj", ...), from its `...q_proj.lora_A.weight`
+    keys: vLLM reads explicit names, not peft's "all-linear"."""
+    return sorted({k.split(".lora_")[0].rsplit(".", 1)[-1] for k in state if ".lora_" in k})
+
+
+def write_adapter(state: dict[str, torch.Tensor], lora: dict, base_path: str, folder: Path) -> Path:
+    """A peft adapter folder holding `state` (peft's state-dict keys): what vLLM and
+    `PeftModel.from_pretrained` load."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(folder / ADAPTER_WEIGHTS))
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": base_path,
+              "r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": 0.0, "bias": "none",
+              "target_modules": target_modules(state), "fan_in_fan_out": False, "inference_mode": True}
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=1))
+    return folder
+
+
+class VLLMPolicies(ChatPrompts):
+    def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "bfloat16",
+                 device: str = "cuda", max_prompt_tokens: int = 1024, system_prompt: str | None = None,
+                 gpu_memory_utilization: float = 0.8):
+        from vllm import LLM
+
+        if pick_device(device) != "cuda":
+            raise RuntimeError("model.backend=vllm needs a CUDA GPU; use model.backend=hf on this machine")
+        if lora is None and agents:
+            raise ValueError("model.backend=vllm serves LoRA agents; full-weight agents need model.backend=hf")
+        super().__init__(path, max_prompt_tokens, system_prompt)
+        self.path, self.lora, self.agents = path, lora, list(agents)
+        self.device = "cuda"
+        adapters = {"enable_lora": True, "max_lora_rank": lora["r"], "max_loras": len(agents)} if agents else {}
+        self.llm = LLM(model=path, dtype="bfloat16" if dtype == "auto" else dtype, seed=0, **adapters,
+                       gpu_memory_utilization=gpu_memory_utilization, logprobs_mode="processed_logprobs")
+        self.folder = Path(tempfile.mkdtemp(prefix="coevo-vllm-adapters-"))
+        self.states: dict[str, dict[str, torch.Tensor]] = {}
+        self.requests: dict[str, object] = {}  # agent -> its current LoRARequest
+        self.next_id = 1
+
+    @classmethod
+    def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "VLLMPolicies":
+        return cls(path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
+                   max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"],
+                   gpu_memory_utilization=model_cfg["vllm_gpu_memory"])
+
+    def __del__(self):
+        shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)
+
+    # -- weights -------------------------------------------------------------------------------
+    def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
+        from vllm.lora.request import LoRARequest
+
+        if agent not in self.agents:
+            raise ValueError(f"{agent!r} is not an agent of this backend ({self.agents})")
+        known = next(iter(self.states.values()), None)
+        if known is not None and set(known) != set(state):  # every agent's adapter has the same keys
+            raise ValueError(f"adapter state for {agent!r} does not fit this model: keys differ from the other agents'")
+        lora_id, self.next_id = self.next_id, self.next_id + 1
+        folder = write_adapter(state, self.lora, self.path, self.folder / f"{agent}-{lora_id}")
+        old = self.requests.get(agent)
+        self.requests[agent] = LoRARequest(f"{agent}-{lora_id}", lora_id, str(folder))
+        self.states[agent] = {k: v.detach().float().cpu().clone() for k, v in state.items()}
+        if old is not None:  # the old weights leave the engine and the disk
+            self.llm.llm_engine.remove_lora(old.lora_int_id)
+            shutil.rmtree(old.lora_path, ignore_errors=True)
+
+    def get_adapter(self, agent: str) -> dict[str, torch.Tensor]:
+        if agent not in self.states:
+            raise KeyError(f"{agent!r}: no adapter was set on the vllm backend yet")
+        return self.states[agent]
+
+    # -- sampling ------------------------------------------------------------------------------
+    def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
+                 stop: list[list[str]] | None = None, temperature: float = 1.0, greedy: bool = False,
+                 prefixes: list[str] | None = None, generator: torch.Generator | None = None) -> list[Completion]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        n = len(prompts)
+        if n == 0:
+            return []
+        max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        prompt_ids = self.encode_prompts(prompts, prefixes)
+        seeds = torch.randint(0, 2**31 - 1, (n,), generator=generator).tolist()
+        rows = [i for i in range(n) if max_new[i] > 0]  # vLLM needs max_tokens >= 1
+        params = [SamplingParams(temperature=0.0 if greedy else temperature, max_tokens=max_new[i],
+                                 stop=(stop[i] if stop else None) or None, include_stop_str_in_output=True,
+                                 logprobs=0, seed=seeds[i], skip_special_tokens=True) for i in rows]
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=prompt_ids[i]) for i in rows], params,
+                                    lora_request=[self.requests.get(agents[i]) for i in rows], use_tqdm=False)
+        out = [Completion(p, [], [], "") for p in prompt_ids]
+        for i, result in zip(rows, outputs):
+            sampled = result.outputs[0]
+            ids = list(sampled.token_ids)
+            logprobs = [step[t].logprob for t, step in zip(ids, sampled.logprobs)]
+            out[i] = Completion(prompt_ids[i], ids, logprobs, self.tokenizer.decode(ids, skip_special_tokens=True))
+        return out
