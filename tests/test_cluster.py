@@ -126,3 +126,15 @@ def test_coevo_train_joins_a_cluster_started_with_ray_start(tmp_path):
         head.wait(timeout=60)
         log.close()
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_rollout_per_base_moves_the_request_to_each_model_only_when_there_are_several():
+    from coevo.placement import rollout_options
+
+    cfg = load_config([*TINY, "population.rollout_per_base=true", "population.rollout_num_gpus=1",
+                       "population.rollout_resources={generator: 1}"])
+    request = {"num_cpus": 0, "num_gpus": 1.0, "resources": {"generator": 1.0}}
+    assert rollout_options(cfg, 2) == ({"num_cpus": 0}, request)  # the worker asks for nothing
+    assert rollout_options(cfg, 1) == (request, None)  # one model stays in the worker, with the GPU
+    off = load_config([*TINY, "population.rollout_num_gpus=1"])
+    assert rollout_options(off, 2) == ({"num_cpus": 0, "num_gpus": 1.0, "resources": None}, None)
