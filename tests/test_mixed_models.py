@@ -59,12 +59,13 @@ def test_models_in_actors_of_their_own_sample_what_the_worker_samples():
     parts = policy_parts(cfg, cfg.population.agents)
     before = set(actors())
     here, apart = RoutedPolicies(parts), RoutedPolicies(parts, actor_options={"num_cpus": 0}, threads=1)
-    started = [a["ActorClassName"] for k, a in actors().items() if k not in before]
-    assert started == ["PolicyPart", "PolicyPart"]
     moved = {a: {k: v + 0.3 for k, v in here.get_adapter(a).items()} for a in cfg.population.agents}
     for policies in (here, apart):  # adapters that are not the zero-initialised ones
         for agent, state in moved.items():
             policies.set_adapter(agent, state)
+    # (listed after the calls above waited on both actors: the actor table fills in asynchronously)
+    started = [a["ActorClassName"] for k, a in actors().items() if k not in before]
+    assert started == ["PolicyPart", "PolicyPart"]
     assert all(torch.equal(v, here.get_adapter("agent_1")[k]) for k, v in apart.get_adapter("agent_1").items())
     agents = ["agent_1", "agent_0", "__base__", "agent_1", "agent_0"]
     prompts = ["What is 2 + 3?", "What is 7 - 1?", "Name a colour.", "What is 4 * 4?", "What is 9 - 5?"]
