@@ -1,9 +1,10 @@
 """Placement on a Ray cluster of two nodes, started on this machine with ray.cluster_utils.Cluster.
 
 The head node offers a custom resource `trainer`, the second node `generator`; a run that asks for
-them (population.learner_resources / rollout_resources, the learners in a PACK placement group)
-must put every learner on the head and the rollout worker on the other node, and (slow) a
-STRICT_SPREAD placement group must put the two learners on different nodes. Where each actor ran is read from Ray's own actor table in the GCS
+them (population.learner_resources / rollout_resources, the learners in a PACK placement group, a
+crowd of two models each in a rollout actor of its own) must put every learner on the head and
+both models' actors on the other node, and (slow) a STRICT_SPREAD placement group must put the
+two learners on different nodes. Where each actor ran is read from Ray's own actor table in the GCS
 (`ray._private.state.actors()`: the public `ray.util.state` needs the dashboard, which is not
 installed). A resource no node offers stops the run with one line, before anything is written.
 The slow test starts a cluster with `ray start --head` and runs `coevo train ray.address=auto` on it.
@@ -47,35 +48,23 @@ def two_nodes():
     cluster.shutdown()
 
 
-def test_learners_and_rollout_run_where_their_resources_are(two_nodes, tmp_path):
-    head, other = two_nodes
-    before = set(actors())
-    # the learners in a PACK placement group whose bundles carry the custom resource
-    train(load_config([*TINY, f"run_dir={tmp_path / 'pinned'}", "population.learner_resources={trainer: 1}",
-                       "population.learner_strategy=PACK", "population.rollout_resources={generator: 1}"]),
-          progress=False)
-    ran = {k: a for k, a in actors().items() if k not in before}
-    where = {(a["ActorClassName"], a["Address"]["NodeID"]) for a in ran.values()}
-    assert where == {("Learner", head), ("RolloutWorker", other)}, where
-    assert sum(a["ActorClassName"] == "Learner" for a in ran.values()) == 2
-    assert (tmp_path / "pinned" / "checkpoints").is_dir()
-
-
-def test_each_model_of_a_crowd_runs_in_a_rollout_actor_on_the_generator_node(two_nodes, tmp_path):
-    """population.rollout_per_base: the two models of a mixed crowd each in an actor of their own,
-    both on the node with the `generator` resource; the worker that plays the games asks for nothing."""
+def test_learners_and_rollout_models_run_where_their_resources_are(two_nodes, tmp_path):
+    """Learners in a PACK placement group whose bundles carry `trainer` (the head); a crowd of two
+    models with `population.rollout_per_base`: each model's rollout actor on the node offering
+    `generator`, the worker that plays the games asking for nothing."""
     head, other = two_nodes
     before = set(actors())
     train(load_config(["experiment=rlccf", "model=tiny", "population.agents=[agent_0,{name: agent_1, model: tiny-wide}]",
                        "game.options.crowd_size=2", "iterations=1", "logger=none", "population.games_per_iteration=2",
-                       "eval.num_tasks=0", "game.options.max_new_tokens.answerer=8", "population.rollout_per_base=true",
-                       "population.rollout_resources={generator: 0.5}", f"run_dir={tmp_path / 'crowd'}"]),
+                       "eval.num_tasks=0", "game.options.max_new_tokens.answerer=8", f"run_dir={tmp_path / 'pinned'}",
+                       "population.learner_resources={trainer: 1}", "population.learner_strategy=PACK",
+                       "population.rollout_per_base=true", "population.rollout_resources={generator: 0.5}"]),
           progress=False)
     ran = [a for k, a in actors().items() if k not in before]
-    parts = [a["Address"]["NodeID"] for a in ran if a["ActorClassName"] == "PolicyPart"]
-    assert parts == [other, other]
+    where = sorted((a["ActorClassName"], a["Address"]["NodeID"]) for a in ran if a["ActorClassName"] != "RolloutWorker")
+    assert where == sorted([("Learner", head), ("Learner", head), ("PolicyPart", other), ("PolicyPart", other)]), where
     assert sum(a["ActorClassName"] == "RolloutWorker" for a in ran) == 1
-    assert (tmp_path / "crowd" / "checkpoints").is_dir()
+    assert (tmp_path / "pinned" / "checkpoints").is_dir()
 
 
 @pytest.mark.slow  # a second training run on the cluster: the suite's time budget

@@ -15,8 +15,9 @@ from coevo.tracking import read_jsonl
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 # Recipes another default-suite test already trains end to end run here under `make test-slow`
 # (the suite's time budget): comas (test_loop, test_report, test_study), rps (test_kill_resume,
-# test_actor_failure, test_full_weights), spc (test_evaluate, test_study), rlccf (test_mixed_models).
-COVERED = {"comas", "rps", "spc", "rlccf"}
+# test_actor_failure, test_full_weights), spc (test_evaluate, test_study), rlccf (test_mixed_models,
+# test_cluster), tictactoe (test_league).
+COVERED = {"comas", "rps", "spc", "rlccf", "tictactoe"}
 
 
 pytestmark = pytest.mark.usefixtures("local_ray")
