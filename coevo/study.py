@@ -138,6 +138,14 @@ def arm_runs(study_dir: Path, study: Study, arm: str) -> list[Run]:
     return out
 
 
+def cell(values: list[float], sign: str = "") -> str:
+    """`mean ± sd` of a measure over seeds; one run has no spread to show, none has a dash."""
+    mean, sd, n = summary(values)
+    if not n:
+        return "-"
+    return f"{mean:{sign}.3f}" + (f" ± {sd:.3f}" if n > 1 else "")
+
+
 def summary(values: list[float]) -> tuple[float, float, int]:
     n = len(values)
     if not n:
@@ -163,12 +171,12 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
         for arm in arms:
             vals = [(r.seed, measure(r.rows, m)) for r in runs[arm]]
             vals = [(s, v) for s, v in vals if v is not None]
-            mean, sd, n = summary([v for _, v in vals])
             sign = "+" if m.how == "delta" else ""  # a change carries its sign; a level does not
-            cells.append(f"{mean:{sign}.3f} ± {sd:.3f} (n={n})" if n else "-")
+            cells.append(cell([v for _, v in vals], sign) + (f" (n={len(vals)})" if vals else ""))
             per_seed.append(f"- {m.name}, {arm}: " + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or "no runs"))
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
-    lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric).", "", "Per seed:", "",
+    lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric; one run: its value).", "",
+              "Per seed:", "",
               *per_seed, "", "Runs:", ""]
     lines += [f"- {arm}: {_shown(arm_dir(study_dir, study, arm))} ({len(runs[arm])} finished of {len(study.seeds)} seeds)"
               for arm in arms]
@@ -257,8 +265,9 @@ def compare(study_dirs: list[Path], out: Path) -> Path:
                 cells, n = [], 0
                 for how, sign in (("first", ""), ("last", ""), ("delta", "+")):
                     m = Measure(name=how, metric=COMPARED, how=how)
-                    mean, sd, n = summary([v for r in group if (v := measure(r.rows, m)) is not None])
-                    cells.append(f"{mean:{sign}.3f} ± {sd:.3f}" if n else "-")
+                    values = [v for r in group if (v := measure(r.rows, m)) is not None]
+                    cells.append(cell(values, sign))
+                    n = len(values)
                 iters = ", ".join(str(i) for i in sorted({r.config.get("iterations") for r in group}))
                 seeds = ", ".join(str(r.seed) for r in sorted(group))
                 rows.setdefault(key, []).append(f"| {study_dir.name} | {arm} | {n} | {seeds} | {iters} | "
