@@ -22,6 +22,20 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
 @pytest.fixture(scope="session")
+def uninterrupted_rps(tmp_path_factory):
+    """A tiny rock-paper-scissors `coevo train` run left alone (tests/test_kill_resume.py `coevo`):
+    what killed-and-resumed runs (test_kill_resume) and runs that lose an actor (test_actor_failure)
+    must end equal to. Trained once per session."""
+    import subprocess
+
+    from tests.test_kill_resume import ENV, coevo
+
+    run = tmp_path_factory.mktemp("full") / "run"
+    subprocess.run(coevo(f"run_dir={run}"), check=True, env=ENV, capture_output=True)
+    return run
+
+
+@pytest.fixture(scope="session")
 def tiny_model_path() -> str:
     """Directory of the tiny random model and its tokenizer (built once per session)."""
     from coevo.models.store import resolve_model

@@ -4,19 +4,14 @@ A call that never returns is an error naming the actor, not a hang."""
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import psutil
 import pytest
 
-from coevo.compose import load_config
-from coevo.loop import train
 from coevo.tracking import read_jsonl
-from tests.test_kill_resume import assert_same_adapters
+from tests.test_kill_resume import ENV, assert_same_adapters, coevo
 from tests.test_loop import stable
-
-ARGS = ["experiment=rps", "model=tiny", "seed=0", "logger=none", "population.games_per_iteration=4", "iterations=6"]
 
 
 def actor_processes(pid: int, name: str) -> list[psutil.Process]:
@@ -31,12 +26,9 @@ def actor_processes(pid: int, name: str) -> list[psutil.Process]:
     return out
 
 
-@pytest.mark.usefixtures("local_ray")
-def test_a_killed_learner_is_replaced_and_the_run_ends_as_if_nothing_happened(tmp_path):
-    full = train(load_config([*ARGS, f"run_dir={tmp_path / 'full'}"]), progress=False)
-    run = tmp_path / "hit"
-    proc = subprocess.Popen([sys.executable, "-m", "coevo.cli", "train", *ARGS, f"run_dir={run}"],
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+def test_a_killed_learner_is_replaced_and_the_run_ends_as_if_nothing_happened(tmp_path, uninterrupted_rps):
+    full, run = uninterrupted_rps, tmp_path / "hit"
+    proc = subprocess.Popen(coevo(f"run_dir={run}"), env=ENV, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
@@ -45,7 +37,7 @@ def test_a_killed_learner_is_replaced_and_the_run_ends_as_if_nothing_happened(tm
             time.sleep(0.1)
         learners = actor_processes(proc.pid, "Learner")
         assert learners, "no learner process found under the driver"
-        learners[0].send_signal(signal.SIGKILL)  # in iteration 2 of 6: time to notice on a fast machine
+        learners[0].send_signal(signal.SIGKILL)  # in iteration 2 of 5: time to notice on a fast machine
         _, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:

@@ -31,13 +31,6 @@ def coevo(*args):
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("full") / "run"
-    subprocess.run(coevo(f"run_dir={run}"), check=True, env=ENV, capture_output=True)
-    return run
-
-
 def kill_at_random(run: Path, seed: int) -> None:
     """Start the run and SIGKILL it: odd seeds as soon as a checkpoint is being written (its
     temporary dir exists), even seeds after a random delay once iteration 1 has started."""
@@ -105,11 +98,11 @@ def test_truncate_after_keeps_bytes_and_drops_a_half_line(tmp_path):
 
 
 @pytest.mark.parametrize("seed", [1])
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path, uninterrupted, seed):
-    check(tmp_path / "killed", uninterrupted, seed)
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, uninterrupted_rps, seed):
+    check(tmp_path / "killed", uninterrupted_rps, seed)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, *range(2, 12)])
-def test_sigkill_at_random_moments(tmp_path, uninterrupted, seed):
-    check(tmp_path / "killed", uninterrupted, seed)
+def test_sigkill_at_random_moments(tmp_path, uninterrupted_rps, seed):
+    check(tmp_path / "killed", uninterrupted_rps, seed)
