@@ -36,6 +36,7 @@ from coevo.models.hf import ChatPrompts, Completion, pick_device
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"  # the file names peft (and vLLM) read
 ADAPTER_CONFIG = "adapter_config.json"
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts for max_lora_rank
 
 
 def target_modules(state: dict[str, torch.Tensor]) -> list[str]:
@@ -69,7 +70,9 @@ class VLLMPolicies(ChatPrompts):
         super().__init__(path, max_prompt_tokens, system_prompt)
         self.path, self.lora, self.agents = path, lora, list(agents)
         self.device = "cuda"
-        adapters = {"enable_lora": True, "max_lora_rank": lora["r"], "max_loras": len(agents)} if agents else {}
+        # vLLM sizes its LoRA buffers by one of a few ranks; an adapter of a smaller rank fits
+        max_rank = next((k for k in VLLM_LORA_RANKS if k >= lora["r"]), lora["r"]) if agents else 0
+        adapters = {"enable_lora": True, "max_lora_rank": max_rank, "max_loras": len(agents)} if agents else {}
         self.llm = LLM(model=path, dtype="bfloat16" if dtype == "auto" else dtype, seed=0, **adapters,
                        gpu_memory_utilization=gpu_memory_utilization, logprobs_mode="processed_logprobs")
         self.folder = Path(tempfile.mkdtemp(prefix="coevo-vllm-adapters-"))
