@@ -124,7 +124,8 @@ class VLLMPolicies(ChatPrompts):
             return []
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
         prompt_ids = self.encode_prompts(prompts, prefixes)
-        seeds = torch.randint(0, 2**31 - 1, (n,), generator=generator).tolist()
+        where = generator.device if generator is not None else "cpu"  # a routed part's generator is on its GPU
+        seeds = torch.randint(0, 2**31 - 1, (n,), generator=generator, device=where).tolist()
         rows = [i for i in range(n) if max_new[i] > 0]  # vLLM needs max_tokens >= 1
         params = [SamplingParams(temperature=0.0 if greedy else temperature, max_tokens=max_new[i],
                                  stop=(stop[i] if stop else None) or None, include_stop_str_in_output=True,
