@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from coevo.models.hf import ChatPrompts, Completion, pick_device
+from coevo.models.hf import ChatPrompts, Completion, _fp32_cpu_copy, pick_device
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"  # the file names peft (and vLLM) read
 ADAPTER_CONFIG = "adapter_config.json"
@@ -102,7 +102,7 @@ class VLLMPolicies(ChatPrompts):
         folder = write_adapter(state, self.lora, self.path, self.folder / f"{agent}-{lora_id}")
         old = self.requests.get(agent)
         self.requests[agent] = LoRARequest(f"{agent}-{lora_id}", lora_id, str(folder))
-        self.states[agent] = {k: v.detach().float().cpu().clone() for k, v in state.items()}
+        self.states[agent] = _fp32_cpu_copy(state)
         if old is not None:  # the old weights leave the engine and the disk
             self.llm.llm_engine.remove_lora(old.lora_int_id)
             shutil.rmtree(old.lora_path, ignore_errors=True)
