@@ -71,7 +71,7 @@ def cmd_study(args) -> int:
         print(f"comparison: {compare(args.study_dir, args.compare)}")
         return 0
     for study_dir in args.study_dir:
-        print(f"results: {run_study(study_dir, analyse_only=args.analyse)}")
+        print(f"results: {run_study(study_dir, analyse_only=args.analyse, arms=args.arms, seeds=args.seeds)}")
     return 0
 
 
@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "then results.md and plots in the study folder; --analyse only re-reads the runs.")
     st.add_argument("study_dir", nargs="+", help="a folder with study.yaml, e.g. experiments/comas (several: in turn)")
     st.add_argument("--analyse", action="store_true", help="only the analysis, from the existing run dirs")
+    st.add_argument("--arms", type=lambda s: s.split(","), metavar="A,B",
+                    help="run only these arms (the analysis still reads every arm's finished runs)")
+    st.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], metavar="0,1",
+                    help="run only these of the study's seeds, e.g. one seed per session")
     st.add_argument("--compare", metavar="OUT", help="only one table of every study's arms: the change in held-out "
                                                     "accuracy (e.g. --compare docs/results.md)")
     st.set_defaults(fn=cmd_study)

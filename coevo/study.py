@@ -15,7 +15,8 @@ A study is a folder with `study.yaml`:
       CoMAS (Qwen2.5-3B): ...
 
 Each arm is one `coevo train -m ... seed=0,1,2` sweep (coevo/sweep.py) into
-`<study dir>/runs/<arm>/`; finished runs are skipped, so a study resumes. git keeps each run's
+`<study dir>/runs/<arm>/`; finished runs are skipped, so a study resumes, and `--seeds` / `--arms` run a
+subset (a long study spread over sessions). git keeps each run's
 `config.yaml` and `metrics.jsonl` and each arm's `sweep.yaml` (.gitignore drops checkpoints and
 transcripts), so a clean clone re-runs the analysis without re-running the study. Then the analysis
 (alone: `--analyse`) reads the run dirs and writes `<study dir>/results.md` (mean, sample standard
@@ -86,16 +87,27 @@ def arm_overrides(study_dir: Path, study: Study, arm: str) -> list[str]:
     return [*study.base, *study.arms[arm], f"seed=choice({seeds})", f"sweep_dir={arm_dir(study_dir, study, arm)}"]
 
 
-def run_study(study_dir: Path, analyse_only: bool = False) -> Path:
+def run_study(study_dir: Path, analyse_only: bool = False,
+              arms: list[str] | None = None, seeds: list[int] | None = None) -> Path:
+    """Run the study's arms x seeds (or the named subset: a session's share of a long study), then analyse.
+
+    The sweep always plans every seed, so a seed's run dir is the same whichever subset runs it."""
     study = load_study(study_dir)
+    arms = list(study.arms) if arms is None else arms
+    seeds = study.seeds if seeds is None else seeds
+    for name, picked, known in (("arm", arms, list(study.arms)), ("seed", seeds, study.seeds)):
+        if unknown := [x for x in picked if x not in known]:
+            raise ConfigError(f"{study_dir}: no {name} {', '.join(map(str, unknown))} in {STUDY_FILE} "
+                              f"(its {name}s: {', '.join(map(str, known))})")
     if not analyse_only:
         from coevo.sweep import plan_sweep
 
-        for arm in study.arms:  # every arm's every job validated before the first run starts
+        for arm in arms:  # every arm's every job validated before the first run starts
             plan_sweep(arm_overrides(study_dir, study, arm))
-        for arm in study.arms:
+        only = {k for k, s in enumerate(study.seeds) if s in seeds}
+        for arm in arms:
             print(f"== arm {arm}")
-            run_sweep(arm_overrides(study_dir, study, arm))
+            run_sweep(arm_overrides(study_dir, study, arm), only=only)
     return analyse(study_dir, study)
 
 

@@ -72,7 +72,8 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config
     return sweep_dir, planned
 
 
-def run_sweep(overrides: list[str], progress: bool = True) -> Path:
+def run_sweep(overrides: list[str], progress: bool = True, only: set[int] | None = None) -> Path:
+    """Run every job (or the job numbers in `only`) that has not finished; sweep.yaml lists them all."""
     import ray
 
     from coevo.loop import start_ray, train
@@ -85,6 +86,9 @@ def run_sweep(overrides: list[str], progress: bool = True) -> Path:
             {"overrides": list(overrides),
              "jobs": [{"run_dir": Path(c.run_dir).name, "overrides": job} for job, c in jobs]}, sort_keys=False))
         for k, (job, cfg) in enumerate(jobs):
+            if only is not None and k not in only:
+                print(f"[{k + 1}/{len(jobs)}] {cfg.run_dir}: not selected")
+                continue
             if finished(Path(cfg.run_dir), cfg.iterations):
                 print(f"[{k + 1}/{len(jobs)}] {cfg.run_dir}: already finished")
                 continue

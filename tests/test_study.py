@@ -62,8 +62,16 @@ STUDY = {"title": "tiny comas: scorer reward on and off", "seeds": [0],
 def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     study_dir = tmp_path / "tiny_comas"
     study_dir.mkdir()
-    (study_dir / "study.yaml").write_text(yaml.safe_dump({**STUDY, "runs_dir": str(tmp_path / "runs")}))
-    assert main(["study", str(study_dir)]) == 0
+    # two seeds, of which this session runs seed 0 only: seed 1's job is planned (its dir name is kept) but not run
+    (study_dir / "study.yaml").write_text(yaml.safe_dump({**STUDY, "seeds": [0, 1], "runs_dir": str(tmp_path / "runs")}))
+    assert main(["study", str(study_dir), "--seeds", "2"]) == 2  # not one of the study's seeds
+    assert main(["study", str(study_dir), "--arms", "full,nope"]) == 2
+    capsys.readouterr()
+    assert main(["study", str(study_dir), "--seeds", "0"]) == 0
+    assert capsys.readouterr().out.count("1_seed=1: not selected") == 2
+    for arm in ("full", "no_scorer_reward"):
+        jobs = yaml.safe_load((tmp_path / "runs" / arm / "sweep.yaml").read_text())["jobs"]
+        assert [j["run_dir"] for j in jobs] == ["0_seed=0", "1_seed=1"]
     text = (study_dir / "results.md").read_text()
     # every number in the table, recomputed from the run dirs
     for arm in ("full", "no_scorer_reward"):
@@ -81,8 +89,9 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     assert "The paper's figure goes here." in text and (study_dir / "eval_accuracy.png").is_file()
     # the analysis alone re-runs from the run dirs, and a second study run trains nothing again
     capsys.readouterr()
-    assert main(["study", str(study_dir)]) == 0
-    assert capsys.readouterr().out.count("already finished") == 2
+    assert main(["study", str(study_dir), "--seeds", "0", "--arms", "full"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("already finished") == 1 and "== arm no_scorer_reward" not in out
     assert main(["study", str(tmp_path / "nowhere"), "--analyse"]) == 2
     # one table across studies: each arm's held-out accuracy before, after and its change
     unrun = tmp_path / "tiny_unrun"  # a study with no runs yet is named, not dropped
