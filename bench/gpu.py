@@ -75,7 +75,7 @@ def generation(path: str, device: str, dtype: str, adapters: int, batch: int, ne
         sync(device)
         t0 = time.perf_counter()
         out, _ = sample(policies.model, prompts, [new_tokens] * batch, temperature=1.0, greedy=False,
-                        eos_id=-1, pad_id=0, use_rows=route)  # eos -1: no row stops early
+                        eos_id=-1, pad_id=0, use_rows=route, seeds=list(range(batch)))  # eos -1: no row stops early
         sync(device)
         return sum(len(o) for o in out) / (time.perf_counter() - t0)
 

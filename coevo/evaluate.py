@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from coevo.models.sampling import stable_seed
 from games.tasks import answer_prompt, answers_match, extract_answer
 from games.votes import crowd_answer
 
@@ -70,11 +71,13 @@ def accuracy(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict
 
 def sample_answers(policies, agents: list[str], tasks: list, ctx: EvalContext) -> dict[str, list[list[str | None]]]:
     """agent -> for each task, its k sampled answers (None: no number), at ctx.temperature."""
-    rows = [(a, i) for a in agents for i in range(len(tasks)) for _ in range(ctx.samples)]
-    completions = policies.generate(agents=[a for a, _ in rows], prompts=[answer_prompt(tasks[i]) for _, i in rows],
-                                    max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature)
+    rows = [(a, i, j) for a in agents for i in range(len(tasks)) for j in range(ctx.samples)]
+    # sample j of an agent on a task has the same seed before and after training: paired draws
+    completions = policies.generate(agents=[a for a, _, _ in rows], prompts=[answer_prompt(tasks[i]) for _, i, _ in rows],
+                                    max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature,
+                                    seeds=[stable_seed("sampled", ctx.seed, a, i, j) for a, i, j in rows])
     out: dict[str, list[list[str | None]]] = {a: [[] for _ in tasks] for a in agents}
-    for (a, i), c in zip(rows, completions):
+    for (a, i, _), c in zip(rows, completions):
         out[a][i].append(extract_answer(c.text))
     return out
 

@@ -273,8 +273,8 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
                            base_roles=tuple(cfg.population.base_roles))
         league_games = league.assign(plans, cfg.seed, it, cfg.population.games_per_task)  # [] without a league
         with clock("rollout"):
-            episodes, stats = get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature,
-                                                      cfg.seed * 100_003 + it), f"rollout worker (play, iteration {it})")
+            episodes, stats = get(rollout.play.remote(cfg.game.name, options, plans, cfg.sampling.temperature),
+                                  f"rollout worker (play, iteration {it})")
             for t in (t for ep in episodes for t in ep.turns if t.agent in league.slots):
                 t.train = False  # a frozen snapshot's turn: no learner takes it
         # 2. arbitrate: outcome -> a reward on every turn

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import games
 from coevo.episode import BASE_AGENT, Episode, Turn
+from coevo.models.sampling import stable_seed
 from games.scripted import ScriptedPlayer
 
 
@@ -117,6 +118,9 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], te
                 stop=[envs[i].stop_strings(seat) for i, seat, _ in batch],
                 prefixes=[envs[i].response_prefix(seat) for i, seat, _ in batch],
                 temperature=temperature,
+                # a move's draws depend on its game's seed, seat and move number only: a game whose
+                # moves so far are unchanged replays exactly, whatever the other games do
+                seeds=[stable_seed(plans[i].seed, seat, len(episodes[i].turns)) for i, seat, _ in batch],
             )
             stats.generate_s += time.perf_counter() - t0
             stats.generate_calls += 1

@@ -36,8 +36,8 @@ class RolloutWorker:
         """The named adapters' weights (the league's snapshots, for a checkpoint)."""
         return {n: self.policies.get_adapter(n) for n in names}
 
-    def play(self, game: str, options: dict, plans: list[GamePlan], temperature: float, seed: int):
-        torch.manual_seed(seed)  # sampling is a function of (seed, iteration): resumed runs replay it
+    def play(self, game: str, options: dict, plans: list[GamePlan], temperature: float):
+        # sampling is a function of the plans' game seeds (rollout.play): resumed runs replay it
         return play(self.policies, game, options, plans, temperature)
 
     def evaluate(self, agents: list[str], tasks: list, measures: list[str], ctx: EvalContext) -> dict[str, float]:

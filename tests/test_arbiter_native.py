@@ -79,7 +79,7 @@ def test_registry_and_bad_input():
 class LowestCell:
     """A scripted policy: always the lowest legal cell, as the prompt lists them."""
 
-    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature):
+    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature, seeds=None):
         out = []
         for prompt, prefix in zip(prompts, prefixes):
             assert prefix == "<move>"

@@ -166,7 +166,7 @@ def test_a_scripted_game_through_the_arbiter():
 class EchoPolicies:
     """Stands in for HFPolicies: agent_j always answers j + 1, so each seat is one known policy."""
 
-    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature):
+    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature, seeds=None):
         return [Completion(prompt_ids=[1], completion_ids=[2], logprobs=[0.0], text=str(int(a[-1]) + 1))
                 for a in agents]
 

@@ -177,7 +177,7 @@ def test_options():
 class RevisingPolicies:
     """Stands in for HFPolicies: round 1, agent_j answers 8 if j < 2 else 7; later rounds, 7."""
 
-    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature):
+    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature, seeds=None):
         return [Completion(prompt_ids=[1], completion_ids=[2], logprobs=[0.0],
                            text="7" if "previous answer" in p or a == "agent_2" else "8")
                 for a, p in zip(agents, prompts)]

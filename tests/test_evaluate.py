@@ -19,7 +19,7 @@ class ScriptedPolicies:
     def __init__(self, answer):
         self.answer, self.calls = answer, []
 
-    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None):
+    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None, seeds=None):
         self.calls.append({"rows": len(prompts), "greedy": greedy, "temperature": temperature, "prefixes": prefixes})
         seen: dict = {}
         out = []

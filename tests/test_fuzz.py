@@ -40,7 +40,7 @@ class HostilePolicies:
     def __init__(self, draw):
         self.draw = draw
 
-    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None):
+    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None, seeds=None):
         return [Completion([1], [2], [-1.0], self.draw(HOSTILE)) for _ in prompts]
 
 

@@ -126,6 +126,19 @@ def test_mixed_adapter_batch_matches_each_adapter_alone(policies):
     assert len({tuple(c.completion_ids) for c in mixed}) > 1
 
 
+def test_a_rows_samples_depend_on_its_seed_not_its_batch(policies):
+    """Row i draws from its own seed: the same row alone, or beside other rows in another order,
+    samples the same tokens (common random numbers); another seed samples others."""
+    kw = {"max_new_tokens": 10, "temperature": 1.0}
+    batch = policies.generate(["a0", "a1", "__base__"], PROMPTS[:2] + PROMPTS[:1], seeds=[11, 12, 13], **kw)
+    alone = policies.generate(["a1"], PROMPTS[1:2], seeds=[12], **kw)[0]
+    moved = policies.generate(["__base__", "a0"], PROMPTS[:1] * 2, seeds=[13, 11], **kw)
+    assert alone.completion_ids == batch[1].completion_ids
+    assert [c.completion_ids for c in moved] == [batch[2].completion_ids, batch[0].completion_ids]
+    others = policies.generate(["a0", "a1", "__base__"], PROMPTS[:2] + PROMPTS[:1], seeds=[21, 22, 23], **kw)
+    assert [c.completion_ids for c in others] != [c.completion_ids for c in batch]
+
+
 def test_per_row_limits_and_stop_strings(policies):
     torch.manual_seed(0)
     free = policies.generate(["a0"] * 3, PROMPTS, max_new_tokens=[5, 9, 3], greedy=True)

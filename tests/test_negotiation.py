@@ -278,7 +278,7 @@ class PricePolicies:
     def __init__(self):
         self.prefixes = []
 
-    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature):
+    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature, seeds=None):
         self.prefixes += prefixes
         return [Completion(prompt_ids=[1], completion_ids=[2], logprobs=[0.0], text="16</offer> my price")
                 for _ in agents]

@@ -1,5 +1,8 @@
 """Rollout: many games at once, one generate call per tick, complete episodes."""
+import dataclasses
+
 import pytest
+import torch
 
 import games
 from coevo.models.hf import HFPolicies
@@ -48,6 +51,39 @@ def test_eight_games_one_generate_call_per_tick(policies):
     turns = [t for ep in episodes for t in ep.turns]
     assert stats.metrics()["rollout/prompt_tokens"] == sum(len(t.prompt_ids) for t in turns)
     assert stats.metrics()["rollout/completion_tokens"] == sum(len(t.completion_ids) for t in turns)
+
+
+def test_a_game_replays_whatever_games_are_played_beside_it(policies):
+    """A move's draws come from (game seed, seat, move number): the same game played in another
+    batch replays token for token (so an untrained agent's held-out games do not move when a
+    trained agent's games change beside them); a game of another seed does not."""
+    plans = plan_games("comas_v0", OPTIONS, AGENTS, n_games=4, games_per_task=1, seating="rotate", seed=0, iteration=1)
+    together, _ = play(policies, "comas_v0", OPTIONS, plans, temperature=1.0)
+    apart, _ = play(policies, "comas_v0", OPTIONS, [plans[2], plans[0]], temperature=1.0)
+    ids = lambda ep: [t.completion_ids for t in ep.turns]  # noqa: E731
+    assert ids(apart[0]) == ids(together[2]) and ids(apart[1]) == ids(together[0])
+    reseeded, _ = play(policies, "comas_v0", OPTIONS, [dataclasses.replace(plans[0], seed=plans[0].seed + 1)],
+                       temperature=1.0)
+    assert ids(reseeded[0]) != ids(together[0])
+
+
+def test_an_untrained_agents_games_against_the_base_do_not_move_when_another_trains(tiny_model_path):
+    """vs_base's control: agent_1 never trains, so its held-out games replay exactly after agent_0's
+    adapter changed, although both agents' games share every batch; agent_0's games change."""
+    pol = HFPolicies(tiny_model_path, AGENTS[:2], {"r": 4, "alpha": 8, "target_modules": "all-linear"},
+                     dtype="float32", device="cpu")
+    seats = ["solver_0", "evaluator_0", "scorer_0"]
+    plans = [dataclasses.replace(p, seats={s: a if s == "solver_0" else BASE_AGENT for s in seats})
+             for a in AGENTS[:2]
+             for p in plan_games("comas_v0", OPTIONS, AGENTS, n_games=3, games_per_task=1, seating="fixed",
+                                 seed=5, iteration=0)]
+    ids = lambda eps: [[t.completion_ids for t in ep.turns] for ep in eps]  # noqa: E731
+    before, _ = play(pol, "comas_v0", OPTIONS, plans, temperature=1.0)
+    g = torch.Generator().manual_seed(0)
+    pol.set_adapter("agent_0", {k: v + 0.3 * torch.randn(v.shape, generator=g) for k, v in pol.get_adapter("agent_0").items()})
+    after, _ = play(pol, "comas_v0", OPTIONS, plans, temperature=1.0)
+    assert ids(after[3:]) == ids(before[3:])  # agent_1 and the base: token for token
+    assert all(a != b for a, b in zip(ids(after[:3]), ids(before[:3])))
 
 
 def test_rotation_puts_every_agent_in_every_seat():

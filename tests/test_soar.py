@@ -32,7 +32,7 @@ class ScriptedPolicies:
     def __init__(self, student=None):
         self.teacher, self.student, self.calls = list(TEACHER), student, []
 
-    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature):
+    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature, seeds=None):
         self.calls.append(len(prompts))
         out, student_rows = [None] * len(prompts), []
         for i, (agent, prompt) in enumerate(zip(agents, prompts)):

@@ -169,7 +169,7 @@ class RolePolicies:
     def __init__(self):
         self.calls = []
 
-    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature):
+    def generate(self, agents, prompts, max_new_tokens, stop, prefixes, temperature, seeds=None):
         self.calls.append(list(agents))
         out = []
         for prompt, prefix in zip(prompts, prefixes):

@@ -139,7 +139,10 @@ def test_alternating_rounds_train_one_role_at_a_time(tmp_path):
 
     run = train(load_config(["experiment=spc", "model=tiny", "iterations=2", "logger=none",
                              "population.games_per_iteration=2", "population.train_schedule.mode=alternate",
-                             "population.train_schedule.roles=[critic,sneaky]", f"run_dir={tmp_path / 'r'}"]),
+                             "population.train_schedule.roles=[critic,sneaky]", f"run_dir={tmp_path / 'r'}",
+                             # the tiny model's rewrites are all invalid; the critic still judges every
+                             # original step, so it has turns to train in its rounds
+                             "game.options.judge_original=always"]),
                 progress=False)
     rows = read_jsonl(run / "metrics.jsonl")
     # fixed seats: agent_0 is the sneaky generator, agent_1 the critic

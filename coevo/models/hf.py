@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from coevo.models.multi_lora import MultiLora
-from coevo.models.sampling import StopStrings, sample
+from coevo.models.sampling import StopStrings, row_seeds, sample
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -173,15 +173,17 @@ class HFPolicies(ChatPrompts):
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0,
                  greedy: bool = False, prefixes: list[str] | None = None,
-                 generator: torch.Generator | None = None) -> list[Completion]:
+                 seeds: list[int] | None = None) -> list[Completion]:
         """Sample one completion per row; row i uses agent `agents[i]`'s adapter. A row's prefix is
-        prefilled as the start of its answer: part of the prompt ids, not of the completion. Draws
-        come from `generator`, by default torch's global RNG (seeded by the caller)."""
+        prefilled as the start of its answer: part of the prompt ids, not of the completion. Row i's
+        draws are a function of `seeds[i]` alone (sampling.uniform); without seeds, one per row is
+        drawn from torch's global RNG (seeded by the caller)."""
         n = len(prompts)
         if n == 0:
             return []
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
         prompt_ids = self.encode_prompts(prompts, prefixes)
+        seeds = None if greedy else row_seeds(seeds, n)
         use_rows = None
         if self.lora is not None:  # route each batch row to its agent's adapter as the batch changes
             use_rows = lambda rows: self.lora.set_rows([agents[i] for i in rows], self.model.dtype, self.device)  # noqa: E731
@@ -190,7 +192,7 @@ class HFPolicies(ChatPrompts):
                 self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
                 eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id,
                 stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows,
-                generator=generator)
+                seeds=seeds)
         finally:
             if self.lora is not None:
                 self.lora.set_rows([], self.model.dtype, self.device)  # no stale routes

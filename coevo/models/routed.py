@@ -6,10 +6,9 @@ A population whose agents all share `model` is one `HFPolicies` (one base, stack
 batch by base. Full-weight agents (`model.lora=null`) are routed the same way: each is a model of
 its own. By default the bases generate one after another in the rollout worker (on a CPU,
 generating them at once would only split the same cores); with `population.rollout_per_base=true`
-each base is a Ray actor of its own (a GPU each on a cluster) and they generate at once. Each
-part draws its samples from its own generator, seeded per call from the caller's seed, so
-sampling stays a function of the seed (runs replay exactly on resume) whichever way the parts
-run. The first part is always `model`: it also serves the frozen base (`"__base__"`) and any
+each base is a Ray actor of its own (a GPU each on a cluster) and they generate at once. Each row
+samples from its own seed (sampling.uniform), so what a row samples does not depend on which
+part or process generates it. The first part is always `model`: it also serves the frozen base (`"__base__"`) and any
 name it does not know.
 """
 from __future__ import annotations
@@ -18,6 +17,7 @@ import ray
 import torch
 
 from coevo.models.hf import Completion, HFPolicies
+from coevo.models.sampling import row_seeds
 from coevo.models.store import resolve_model
 
 
@@ -70,19 +70,16 @@ class PolicyPart:
     def get_adapter(self, agent: str):
         return self.policies.get_adapter(agent)
 
-    def generate(self, seed: int, agents, prompts, max_new, stop, temperature, greedy, prefixes) -> list[Completion]:
-        """`HFPolicies.generate` with draws from a generator of this part's own, seeded by the
-        caller: what a part samples does not depend on where it runs or what other parts sample."""
-        generator = torch.Generator(self.policies.device).manual_seed(seed)
+    def generate(self, agents, prompts, max_new, stop, temperature, greedy, prefixes, seeds) -> list[Completion]:
         return self.policies.generate(agents, prompts, max_new, stop=stop, temperature=temperature, greedy=greedy,
-                                      prefixes=prefixes, generator=generator)
+                                      prefixes=prefixes, seeds=seeds)
 
 
 class RoutedPolicies:
     """`HFPolicies`' interface over several models. `actor_options` None: the parts live here and
     generate one after another; else each part is a Ray actor with these options (a GPU each, a
-    custom resource) and a tick's parts generate at once. Either way the same seed gives the
-    same completions (test_mixed_models.py)."""
+    custom resource) and a tick's parts generate at once. Either way the same row seeds give
+    the same completions (test_mixed_models.py)."""
 
     def __init__(self, parts: list[tuple[str, dict, list[str]]], actor_options: dict | None = None,
                  threads: int | None = None):
@@ -110,20 +107,19 @@ class RoutedPolicies:
 
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0, greedy: bool = False,
-                 prefixes: list[str] | None = None) -> list[Completion]:
+                 prefixes: list[str] | None = None, seeds: list[int] | None = None) -> list[Completion]:
         """`HFPolicies.generate`, row i on agent i's model; results in row order."""
         n = len(prompts)
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
-        # one seed per part from the global RNG (the caller seeds it), drawn the same way every call
-        seeds = torch.randint(0, 2**62, (len(self.parts),)).tolist()
+        seeds = None if greedy else row_seeds(seeds, n)
         by_part: dict[int, list[int]] = {}
         for i, agent in enumerate(agents):
             by_part.setdefault(self.route.get(agent, 0), []).append(i)
         started = []
         for k, rows in sorted(by_part.items()):
             pick = lambda xs: [xs[i] for i in rows] if xs is not None else None  # noqa: E731
-            started.append(self._start(k, "generate", seeds[k], pick(agents), pick(prompts), pick(max_new), pick(stop),
-                                       temperature, greedy, pick(prefixes)))
+            started.append(self._start(k, "generate", pick(agents), pick(prompts), pick(max_new), pick(stop),
+                                       temperature, greedy, pick(prefixes), pick(seeds)))
         out: list[Completion | None] = [None] * n
         for (_, rows), done in zip(sorted(by_part.items()), self._results(started)):
             for i, completion in zip(rows, done):

@@ -11,6 +11,7 @@ turns from an 8-token score to a 96-token solution, most of that work is waste. 
 - drops finished rows (eos, their own `max_new`, a stop string) from the running batch, and the left
   padding columns no remaining row needs, once a quarter of the batch is done: moving the cache
   costs about one decoding step of the rows kept, so it is not done for every row that ends;
+- draws each row's tokens from its own seed (`uniform`), whatever else is in the batch;
 - samples at `temperature` and records the logprob of every sampled token under the distribution
   it was sampled from (what the learner's importance ratio needs). Greedy decoding takes the argmax;
   its logprobs are those at temperature 1.
@@ -18,6 +19,7 @@ turns from an 8-token score to a 96-token solution, most of that work is waste. 
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Callable
 
 import torch
@@ -131,12 +133,41 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int
     return torch.cat(logits), cache, attention
 
 
-def _draw(logp: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token per row from softmax probabilities, by inverse CDF: one uniform number per row
-    (torch.multinomial draws an exponential per vocabulary entry, 6% of a comas rollout). The
-    numbers come from `generator`, or torch's global RNG when it is None."""
+MASK64 = (1 << 64) - 1
+
+
+def uniform(seed: int, step: int) -> float:
+    """A number in [0, 1) that depends on (seed, step) alone: the splitmix64 output for the state
+    seed + (step + 1) * golden ratio (plain integer arithmetic, the same on every machine). Row i's
+    draw at its step t is uniform(seeds[i], t), so what a row samples does not depend on the other
+    rows of its batch: a game whose history is unchanged replays exactly, even when the games
+    beside it changed (common random numbers for before/after comparisons)."""
+    x = (seed + (step + 1) * 0x9E3779B97F4A7C15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+    x ^= x >> 31
+    return (x >> 11) / 2**53
+
+
+def stable_seed(*key) -> int:
+    """A row seed named by its key (e.g. game seed, seat, turn), the same in every process."""
+    return random.Random("/".join(map(str, key))).getrandbits(63)
+
+
+def row_seeds(seeds: list[int] | None, n: int) -> list[int]:
+    """The caller's row seeds, or n drawn from torch's global RNG (seeded by the caller)."""
+    if seeds is None:
+        return torch.randint(0, 2**62, (n,)).tolist()
+    if len(seeds) != n:
+        raise ValueError(f"{len(seeds)} seeds for {n} rows")
+    return list(seeds)
+
+
+def _draw(logp: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One token per row from softmax probabilities, by inverse CDF at the row's uniform number
+    `u` [B] (torch.multinomial draws an exponential per vocabulary entry, 6% of a comas rollout)."""
     cdf = logp.double().exp().cumsum(-1)  # float32 sums over 49k entries misdraw the tail
-    u = torch.rand(cdf.shape[0], 1, device=cdf.device, dtype=cdf.dtype, generator=generator) * cdf[:, -1:]
+    u = u.to(device=cdf.device, dtype=cdf.dtype)[:, None] * cdf[:, -1:]
     # right=True: a token of probability 0 (its cdf equals its predecessor's) is never drawn
     return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
 
@@ -145,12 +176,15 @@ def _draw(logp: torch.Tensor, generator: torch.Generator | None = None) -> torch
 def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: float, greedy: bool,
            eos_id: int, pad_id: int, stop: StopStrings | None = None,
            use_rows: Callable[[list[int]], None] | None = None,
-           generator: torch.Generator | None = None) -> tuple[list[list[int]], list[list[float]]]:
+           seeds: list[int] | None = None) -> tuple[list[list[int]], list[list[float]]]:
     """New token ids and their logprobs for every prompt. Before each forward, `use_rows(rows)` is
     told which prompts (indices into `prompts`) the batch rows are, in order (the LoRA router
-    follows it). Sampling draws from `generator` (default: torch's global RNG)."""
+    follows it). Prompt i's token t is drawn with `uniform(seeds[i], t)` (seeds: one per prompt,
+    needed unless greedy)."""
     device = model.get_output_embeddings().weight.device
     n = len(prompts)
+    if not greedy and (seeds is None or len(seeds) != n):
+        raise ValueError(f"sampling needs one seed per prompt ({n}), got {None if seeds is None else len(seeds)}")
     ids_out: list[list[int]] = [[] for _ in range(n)]
     lp_out: list[list[float]] = [[] for _ in range(n)]
     # the running batch: original prompt index of each row, sorted by prompt length
@@ -168,7 +202,10 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
     inv_t = 1.0 if greedy else 1.0 / temperature
     while True:
         logp = torch.log_softmax(logits.float() * inv_t, dim=-1)
-        token = logp.argmax(-1) if greedy else _draw(logp, generator)
+        if greedy:
+            token = logp.argmax(-1)
+        else:
+            token = _draw(logp, torch.tensor([uniform(seeds[i], len(ids_out[i])) for i in rows], dtype=torch.float64))
         chosen = logp.gather(1, token[:, None]).squeeze(1)
         for j, (i, t, lp) in enumerate(zip(rows, token.tolist(), chosen.tolist())):
             if finished[j]:

@@ -4,7 +4,8 @@ interface on a vLLM engine, for rollouts at GPU scale.
 - Prompts are encoded exactly as on the hf backend (`ChatPrompts`: chat template, response
   prefix) and handed to vLLM as token ids, so both backends sample from the same ids.
 - Each row has its own `SamplingParams`: token limit, stop strings (kept in the text, as on hf),
-  temperature (greedy = 0), one seed per row drawn from the caller's torch RNG (or `generator`),
+  temperature (greedy = 0), the row's seed (the caller's, or drawn from its torch RNG; vLLM gives
+  each seeded row a sampler of its own, so, as on hf, a row's draws do not depend on its batch),
   and the sampled token's logprob after temperature (`logprobs_mode="processed_logprobs"`, the
   distribution the token was drawn from, which is what the learner's ratio compares against).
 - Each row runs on its agent's LoRA adapter (a vLLM `LoRARequest`); `"__base__"` and an agent
@@ -33,6 +34,7 @@ import torch
 from safetensors.torch import save_file
 
 from coevo.models.hf import ChatPrompts, Completion, _fp32_cpu_copy, pick_device
+from coevo.models.sampling import row_seeds
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"  # the file names peft (and vLLM) read
 ADAPTER_CONFIG = "adapter_config.json"
@@ -115,7 +117,7 @@ class VLLMPolicies(ChatPrompts):
     # -- sampling ------------------------------------------------------------------------------
     def generate(self, agents: list[str], prompts: list[str], max_new_tokens: list[int] | int,
                  stop: list[list[str]] | None = None, temperature: float = 1.0, greedy: bool = False,
-                 prefixes: list[str] | None = None, generator: torch.Generator | None = None) -> list[Completion]:
+                 prefixes: list[str] | None = None, seeds: list[int] | None = None) -> list[Completion]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -124,8 +126,7 @@ class VLLMPolicies(ChatPrompts):
             return []
         max_new = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
         prompt_ids = self.encode_prompts(prompts, prefixes)
-        where = generator.device if generator is not None else "cpu"  # a routed part's generator is on its GPU
-        seeds = torch.randint(0, 2**31 - 1, (n,), generator=generator, device=where).tolist()
+        seeds = row_seeds(seeds, n)  # vLLM seeds each row's own sampler: its draws do not depend on the batch
         rows = [i for i in range(n) if max_new[i] > 0]  # vLLM needs max_tokens >= 1
         params = [SamplingParams(temperature=0.0 if greedy else temperature, max_tokens=max_new[i],
                                  stop=(stop[i] if stop else None) or None, include_stop_str_in_output=True,

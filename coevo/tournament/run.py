@@ -104,7 +104,6 @@ def run_tournament(cfg: Config, progress: bool = True) -> Path:
                     plans.append(GamePlan(seed=seed, task=task, seats={
                         s: BASE_AGENT if holder[s] is None else agent_of[holder[s]] for s in probe.possible_agents}))
                     holders.append((labels[a], labels[b], holder))
-            torch.manual_seed(cfg.seed * 100_003 + rnd)  # sampling replays for the same seed
             episodes, stats = play(policies, cfg.game.name, cfg.game.options, plans, cfg.sampling.temperature, scripted)
             for ep, (a, b, holder) in zip(episodes, holders):
                 ranks = probe.rank(ep.outcome, ep.native_rewards)
