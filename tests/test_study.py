@@ -108,6 +108,12 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
         before, after = rows[0]["eval/accuracy"], rows[-1]["eval/accuracy"]
         assert f"| tiny_comas | {arm} | 1 | 0 | 1 | {before:.3f} | {after:.3f} | {after - before:+.3f} |" in table
     assert main(["study", str(tmp_path / "nowhere"), "--compare", str(tmp_path / "x.md")]) == 2
+    # a study without runs gets a page that says so, and no plot survives from runs that are gone
+    (unrun / "eval_accuracy.png").write_bytes(b"an old plot")
+    assert main(["study", str(unrun), "--analyse"]) == 0
+    page = (unrun / "results.md").read_text()
+    assert "**No finished run yet.**" in page and "| accuracy change (`eval/accuracy`, delta) | - | - |" in page
+    assert not (unrun / "eval_accuracy.png").exists()
 
 
 def test_train_schedule_by_hand():
