@@ -189,6 +189,7 @@ def train(cfg: Config, progress: bool = True) -> Path:
 
 
 def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
+    t_setup = time.perf_counter()  # to the first eval (actors started, models loaded): perf/setup_s
     check_resources(cfg)  # a resource no node has would make Ray wait forever; nothing is written yet
     run_dir, ckpt = prepare_run_dir(cfg)
 
@@ -258,8 +259,11 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
     sync_weights()
     tracker = RunTracker(run_dir, cfg.model_dump(), cfg.logger.wandb, cfg.logger.project, wandb_id)
     cleanup.callback(tracker.close)
-    if start == 0:
-        tracker.log(0, evaluate())  # iteration 0: the untrained population
+    if start == 0:  # iteration 0: the untrained population, and what starting took
+        t_eval = time.perf_counter()
+        row = evaluate()
+        tracker.log(0, {**row, **({"perf/eval_s": time.perf_counter() - t_eval} if row else {}),
+                        "perf/setup_s": t_eval - t_setup})
 
     bar = tqdm(range(start + 1, cfg.iterations + 1), initial=start, total=cfg.iterations,
                desc=f"coevo {cfg.experiment}", disable=not progress)

@@ -150,6 +150,15 @@ def arm_runs(study_dir: Path, study: Study, arm: str) -> list[Run]:
     return out
 
 
+def run_minutes(rows: list[dict]) -> float | None:
+    """A run's wall time from its metrics: starting (actors, models), the first eval, and every
+    iteration (runs logged before perf/setup_s existed count their iterations only)."""
+    its = [r["perf/iteration_s"] for r in rows if "perf/iteration_s" in r]
+    if not its:
+        return None
+    return (sum(its) + rows[0].get("perf/setup_s", 0.0) + rows[0].get("perf/eval_s", 0.0)) / 60
+
+
 def cell(values: list[float], sign: str = "") -> str:
     """`mean ± sd` of a measure over seeds; one run has no spread to show, none has a dash."""
     mean, sd, n = summary(values)
@@ -187,7 +196,12 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
             cells.append(cell([v for _, v in vals], sign) + (f" (n={len(vals)})" if vals else ""))
             per_seed.append(f"- {m.name}, {arm}: " + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or "no runs"))
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
+    timed = {arm: summary([m for m in map(run_minutes, (r.rows for r in runs[arm])) if m is not None]) for arm in arms}
+    timed = {arm: t for arm, t in timed.items() if t[2]}
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric; one run: its value).", "",
+              *(["Wall time per run (starting, the first eval and every iteration, from `perf/*` in metrics.jsonl): "
+                 + "; ".join(f"{arm} {mean:.1f}" + (f" ± {sd:.1f}" if n > 1 else "") + f" min (n={n})"
+                             for arm, (mean, sd, n) in timed.items()) + ".", ""] if timed else []),
               "Per seed:", "",
               *per_seed, "", "Runs:", ""]
     lines += [f"- {arm}: {_shown(arm_dir(study_dir, study, arm))} ({len(runs[arm])} finished of {len(study.seeds)} seeds)"

@@ -83,6 +83,9 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
         assert f"| {sum(vals) / len(vals):.3f} (n=1) |" in text  # a level: no sign; one run: no spread
         delta = rows[-1]["eval/accuracy"] - rows[0]["eval/accuracy"]
         assert f"{delta:+.3f} (n=1)" in text
+        # wall time: starting and the first eval (iteration 0) plus the one iteration
+        minutes = (rows[0]["perf/setup_s"] + rows[0]["perf/eval_s"] + rows[1]["perf/iteration_s"]) / 60
+        assert f"{arm} {minutes:.1f} min (n=1)" in text
     # the ablation never penalises the scorer: its reward is 0, the full method's is not positive
     row = next(line for line in text.splitlines() if line.startswith("| scorer reward"))
     assert row.split("|")[3].strip() == "0.000 (n=1)"
