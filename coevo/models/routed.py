@@ -8,8 +8,8 @@ its own. By default the bases generate one after another in the rollout worker (
 generating them at once would only split the same cores); with `population.rollout_per_base=true`
 each base is a Ray actor of its own (a GPU each on a cluster) and they generate at once. Each row
 samples from its own seed (sampling.uniform), so what a row samples does not depend on which
-part or process generates it. The first part is always `model`: it also serves the frozen base (`"__base__"`) and any
-name it does not know.
+part or process generates it. The first part is always `model`: it also serves the frozen base
+(`"__base__"`) and any name it does not know.
 """
 from __future__ import annotations
 
