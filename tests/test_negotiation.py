@@ -205,7 +205,8 @@ def test_arbiter_every_player_turn_earns_its_round_reward():
     assert rewards(cheap) == [("seller", -0.4), ("buyer", 1.4)]  # (6-10)/10, (20-6)/10
     assert m == pytest.approx({
         "arbiter/deal_rate": 2 / 3, "arbiter/mean_price": (15 + 6) / 2, "arbiter/mean_exchanges": (2 + 2 + 1) / 3,
-        "arbiter/below_cost_rate": 0.5, "arbiter/illegal_rate": 0.0,
+        "arbiter/median_price": (15 + 6) / 2, "arbiter/below_cost_rate": 0.5, "arbiter/above_opening_rate": 0.0,
+        "arbiter/illegal_rate": 0.0,
         "arbiter/mean_reward/seller": (0.5 + 0 - 0.4) / 3, "arbiter/mean_reward/buyer": (0.5 + 0 + 1.4) / 3})
     # the arbiter's rewards agree with the game's native ones on a one-round game
     assert all(t.reward == deal.native_rewards[t.seat] for t in deal.turns)
@@ -222,6 +223,15 @@ def test_arbiter_no_deal_reward_and_clip():
     assert rewards(absurd) == [("seller", 2.0), ("buyer", -2.0)]
     make_arbiter("negotiation", reward_clip=None)([absurd])
     assert rewards(absurd) == [("seller", 99.0), ("buyer", -98.0)]
+
+
+def test_arbiter_median_price_resists_one_absurd_deal():
+    fair = [episode([f"<offer>{p}</offer>", "<accept>"]) for p in (14, 16, 18)]
+    absurd = episode(["<offer>2000</offer>", "<accept>"])  # above the $20 ask: the buyer accepted anyway
+    m = make_arbiter("negotiation")([*fair, absurd])
+    assert m["arbiter/mean_price"] == pytest.approx((14 + 16 + 18 + 2000) / 4)  # 512
+    assert m["arbiter/median_price"] == pytest.approx(17.0)  # (16 + 18) / 2
+    assert m["arbiter/above_opening_rate"] == pytest.approx(0.25)
 
 
 def test_arbiter_critic_earns_the_advised_players_change():

@@ -26,8 +26,11 @@ Turns are matched to rounds in play order: round r holds its messages, its verdi
 moderator) and, when `feedback` is set on it, the critic's turn after it. An episode whose turns
 do not match its outcome is a framework bug and raises ValueError.
 
-Metrics: `arbiter/deal_rate`, `arbiter/mean_price` (over deals; absent without one),
-`arbiter/mean_exchanges`, `arbiter/below_cost_rate` (deals under the seller's cost, over deals),
+Metrics: `arbiter/deal_rate`, `arbiter/mean_price` and `arbiter/median_price` (over deals; absent
+without one), `arbiter/mean_exchanges`, `arbiter/below_cost_rate` (deals under the seller's cost,
+over deals), `arbiter/above_opening_rate` (deals above the seller's own asking price, over deals:
+a buyer that accepted an absurd ask; one such deal at $2,000 moved a 4-game mean price by +500,
+so studies read the median),
 `arbiter/mean_reward/{seller,buyer}` (per round), `arbiter/mean_reward/critic` (per advice, when
 any), `arbiter/illegal_rate` (illegal turns / turns); with several rounds per game also
 `arbiter/deal_rate/round_k` and `arbiter/mean_price/round_k` (k from 1): the paper's
@@ -35,6 +38,7 @@ across-rounds view of in-context feedback.
 """
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 
 from typing import ClassVar
@@ -96,7 +100,7 @@ class NegotiationArbiter(BaseModel):
         per_role: dict[str, list[float]] = defaultdict(list)
         deals_by_round: dict[int, list[bool]] = defaultdict(list)
         prices_by_round: dict[int, list[float]] = defaultdict(list)
-        exchanges, below_cost, turns, illegal = [], 0, 0, 0
+        exchanges, below_cost, above_opening, turns, illegal = [], 0, 0, 0, 0
         for ep in episodes:
             scenario, rounds = ep.outcome.get("scenario"), ep.outcome.get("rounds")
             if not isinstance(scenario, dict) or not isinstance(rounds, list):
@@ -123,6 +127,7 @@ class NegotiationArbiter(BaseModel):
                 if rnd["deal"]:
                     prices_by_round[r].append(rnd["price"])
                     below_cost += rnd["price"] < scenario["cost"]
+                    above_opening += rnd["price"] > scenario["opening_price"]
             turns += len(ep.turns)
             illegal += len(bad)
         deals = [d for ds in deals_by_round.values() for d in ds]
@@ -132,7 +137,9 @@ class NegotiationArbiter(BaseModel):
                    "arbiter/illegal_rate": illegal / max(turns, 1)}
         if prices:
             metrics["arbiter/mean_price"] = sum(prices) / len(prices)
+            metrics["arbiter/median_price"] = statistics.median(prices)
             metrics["arbiter/below_cost_rate"] = below_cost / len(prices)
+            metrics["arbiter/above_opening_rate"] = above_opening / len(prices)
         metrics.update({f"arbiter/mean_reward/{k}": sum(v) / len(v) for k, v in per_role.items()})
         if len(deals_by_round) > 1:
             for r, ds in sorted(deals_by_round.items()):
