@@ -194,7 +194,8 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
             vals = [(s, v) for s, v in vals if v is not None]
             sign = "+" if m.how == "delta" else ""  # a change carries its sign; a level does not
             cells.append(cell([v for _, v in vals], sign) + (f" (n={len(vals)})" if vals else ""))
-            per_seed.append(f"- {m.name}, {arm}: " + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or "no runs"))
+            missing = "no runs" if not runs[arm] else "none of its runs logs the metric"
+            per_seed.append(f"- {m.name}, {arm}: " + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or missing))
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
     timed = {arm: summary([m for m in map(run_minutes, (r.rows for r in runs[arm])) if m is not None]) for arm in arms}
     timed = {arm: t for arm, t in timed.items() if t[2]}

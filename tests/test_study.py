@@ -54,7 +54,8 @@ STUDY = {"title": "tiny comas: scorer reward on and off", "seeds": [0],
                   "game.options.max_new_tokens.evaluator=8", "ray.num_cpus=2"],
          "arms": {"full": [], "no_scorer_reward": ["arbiter.params.scorer_reward=false"]},
          "measures": [{"name": "accuracy change", "metric": "eval/accuracy", "how": "delta"},
-                      {"name": "scorer reward", "metric": "reward/*/scorer", "how": "mean"}],
+                      {"name": "scorer reward", "metric": "reward/*/scorer", "how": "mean"},
+                      {"name": "a metric comas never logs", "metric": "arbiter/mean_price", "how": "mean"}],
          "paper": "The paper's figure goes here."}
 
 
@@ -89,6 +90,8 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     # the ablation never penalises the scorer: its reward is 0, the full method's is not positive
     row = next(line for line in text.splitlines() if line.startswith("| scorer reward"))
     assert row.split("|")[3].strip() == "0.000 (n=1)"
+    assert "- a metric comas never logs, full: none of its runs logs the metric" in text  # runs, but not this
+    assert "| a metric comas never logs (`arbiter/mean_price`, mean) | - | - |" in text
     assert "The paper's figure goes here." in text and (study_dir / "eval_accuracy.png").is_file()
     # the analysis alone re-runs from the run dirs, and a second study run trains nothing again
     capsys.readouterr()
@@ -115,6 +118,7 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     (unrun / "eval_accuracy.png").write_bytes(b"an old plot")
     assert main(["study", str(unrun), "--analyse"]) == 0
     page = (unrun / "results.md").read_text()
+    assert "- accuracy change, full: no runs" in page
     assert "**No finished run yet.**" in page and "| accuracy change (`eval/accuracy`, delta) | - | - |" in page
     assert not (unrun / "eval_accuracy.png").exists()
 
