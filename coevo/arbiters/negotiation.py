@@ -30,7 +30,7 @@ Metrics: `arbiter/deal_rate`, `arbiter/mean_price` and `arbiter/median_price` (o
 without one), `arbiter/mean_exchanges`, `arbiter/below_cost_rate` (deals under the seller's cost,
 over deals), `arbiter/above_opening_rate` (deals above the seller's own asking price, over deals:
 a buyer that accepted an absurd ask; one such deal at $2,000 moved a 4-game mean price by +500,
-so studies read the median),
+so a study of a few games should read the median),
 `arbiter/mean_reward/{seller,buyer}` (per round), `arbiter/mean_reward/critic` (per advice, when
 any), `arbiter/illegal_rate` (illegal turns / turns); with several rounds per game also
 `arbiter/deal_rate/round_k` and `arbiter/mean_price/round_k` (k from 1): the paper's
