@@ -20,7 +20,8 @@ subset (a long study spread over sessions). git keeps each run's
 `config.yaml` and `metrics.jsonl` and each arm's `sweep.yaml` (.gitignore drops checkpoints and
 transcripts), so a clean clone re-runs the analysis without re-running the study. Then the analysis
 (alone: `--analyse`) reads the run dirs and writes `<study dir>/results.md` (mean, sample standard
-deviation and n over seeds per arm and measure, each seed's value, the paper's figure) and one PNG
+deviation and n over seeds per arm and measure, each seed's value; for a change, how many seeds went
+up and its paired t, and each arm's change against the first arm's, seed by seed; the paper's figure) and one PNG
 per measure's metric (mean over seeds per iteration, the band one standard deviation).
 
 A measure's `metric` is a metrics.jsonl key; a `*` in it averages every matching key (all agents).
@@ -175,6 +176,22 @@ def summary(values: list[float]) -> tuple[float, float, int]:
     return round(statistics.fmean(values), 12) + 0.0, statistics.stdev(values) if n > 1 else 0.0, n
 
 
+def changes(values: list[float], words: tuple[str, str] = ("up", "down")) -> str:
+    """How consistent a change is over seeds: how many seeds went up and down, and the one-sample t
+    statistic mean / (sd / sqrt(n)) with its n - 1 degrees of freedom. A run's change is paired (the
+    same agent before and after, and per-row seeds replay an untrained agent exactly), so t is the
+    paired t test's. For 2 degrees of freedom |t| > 4.30 is p < 0.05 two-sided."""
+    n = len(values)
+    up, down = sum(v > 0 for v in values), sum(v < 0 for v in values)
+    text = f"{up} of {n} {words[0]}, {down} {words[1]}"
+    if n < 2:
+        return text
+    mean, sd, _ = summary(values)
+    if sd == 0:
+        return text + ("" if mean == 0 else ", no spread: t undefined")
+    return text + f", t = {mean / (sd / math.sqrt(n)):.2f} ({n - 1} df)"
+
+
 def analyse(study_dir: Path, study: Study | None = None) -> Path:
     study_dir = Path(study_dir)
     study = study or load_study(study_dir)
@@ -186,7 +203,7 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
              # a page without runs says so, rather than keeping numbers its runs no longer back
              *(["**No finished run yet.**", ""] if not any(runs.values()) else []),
              "| measure | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
-    per_seed = []
+    per_seed, against_first, by_seed = [], [], {}
     for m in study.measures:
         cells = []
         for arm in arms:
@@ -195,8 +212,13 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
             sign = "+" if m.how == "delta" else ""  # a change carries its sign; a level does not
             cells.append(cell([v for _, v in vals], sign) + (f" (n={len(vals)})" if vals else ""))
             missing = "no runs" if not runs[arm] else "none of its runs logs the metric"
-            per_seed.append(f"- {m.name}, {arm}: " + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or missing))
+            consistency = f"; {changes([v for _, v in vals])}" if vals and m.how == "delta" else ""
+            per_seed.append(f"- {m.name}, {arm}: "
+                            + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or missing) + consistency)
+            by_seed.setdefault(m.name, {})[arm] = dict(vals)
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
+        if m.how == "delta":
+            against_first += against(m.name, arms, by_seed[m.name])
     timed = {arm: summary([m for m in map(run_minutes, (r.rows for r in runs[arm])) if m is not None]) for arm in arms}
     timed = {arm: t for arm, t in timed.items() if t[2]}
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric; one run: its value).", "",
@@ -204,7 +226,11 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
                  + "; ".join(f"{arm} {mean:.1f}" + (f" ± {sd:.1f}" if n > 1 else "") + f" min (n={n})"
                              for arm, (mean, sd, n) in timed.items()) + ".", ""] if timed else []),
               "Per seed:", "",
-              *per_seed, "", "Runs:", ""]
+              *per_seed, "",
+              *([f"Each arm against the first ({arms[0]}), paired by seed (the same seed's runs share their "
+                 "untrained agents and held-out tasks): the change in the first arm minus the change in the other.",
+                 "", *against_first, ""] if against_first else []),
+              "Runs:", ""]
     lines += [f"- {arm}: {_shown(arm_dir(study_dir, study, arm))} ({len(runs[arm])} finished of {len(study.seeds)} seeds)"
               for arm in arms]
     for metric in dict.fromkeys(m.metric for m in study.measures):
@@ -216,6 +242,18 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
     out = study_dir / "results.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def against(name: str, arms: list[str], by_arm: dict[str, dict[int, float]]) -> list[str]:
+    """One line per other arm: the first arm's change minus that arm's, per seed both arms ran."""
+    first, lines = by_arm.get(arms[0], {}), []
+    for arm in arms[1:]:
+        diffs = [first[s] - v for s, v in by_arm.get(arm, {}).items() if s in first]
+        if diffs:
+            mean, sd, n = summary(diffs)
+            lines.append(f"- {name}, {arms[0]} minus {arm}: {mean:+.3f}" + (f" ± {sd:.3f}" if n > 1 else "")
+                         + f" (n={n}); {changes(diffs, ('higher', 'lower'))}")
+    return lines
 
 
 def _shown(path: Path) -> str:

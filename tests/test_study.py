@@ -48,6 +48,47 @@ def test_measures_by_hand():
     assert measure(rows, Measure(name="x", metric="nothing", how="last")) is None
 
 
+def test_changes_count_seeds_and_give_the_paired_t_by_hand():
+    from coevo.study import changes
+
+    # mean 0.2, sd 0.1 (deviations -0.1, 0, 0.1), t = 0.2 / (0.1 / sqrt(3)) = 3.4641
+    assert changes([0.1, 0.2, 0.3]) == "3 of 3 up, 0 down, t = 3.46 (2 df)"
+    assert changes([0.0, -0.5]) == "0 of 2 up, 1 down, t = -1.00 (1 df)"  # mean -0.25, sd 0.3536
+    assert changes([0.0, 0.0]) == "0 of 2 up, 0 down"
+    assert changes([0.25, 0.25]) == "2 of 2 up, 0 down, no spread: t undefined"
+    assert changes([0.5]) == "1 of 1 up, 0 down"
+
+
+def test_a_results_page_pairs_the_arms_by_seed(tmp_path):
+    """Hand-written run dirs, 2 arms x 3 seeds: each seed's change, its t, and first arm minus second."""
+    from coevo.study import analyse
+
+    deltas = {"method": {0: 0.25, 1: 0.125, 2: 0.375}, "control": {0: 0.0, 1: 0.125, 2: -0.125}}
+    for arm, by_seed in deltas.items():
+        jobs = []
+        for seed, d in by_seed.items():
+            run = tmp_path / "runs" / arm / f"{seed}_seed={seed}"
+            run.mkdir(parents=True)
+            (run / "config.yaml").write_text("iterations: 1\n")
+            (run / "metrics.jsonl").write_text(f'{{"iteration": 0, "eval/accuracy": 0.5}}\n'
+                                               f'{{"iteration": 1, "eval/accuracy": {0.5 + d}}}\n')
+            jobs.append({"run_dir": run.name, "overrides": [f"seed={seed}"]})
+        (tmp_path / "runs" / arm / "sweep.yaml").write_text(yaml.safe_dump({"jobs": jobs}))
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump({
+        "title": "by hand", "seeds": [0, 1, 2], "arms": {"method": [], "control": []},
+        "measures": [{"name": "acc change", "metric": "eval/accuracy", "how": "delta"},
+                     {"name": "acc after", "metric": "eval/accuracy", "how": "last"}]}, sort_keys=False))
+    page = analyse(tmp_path).read_text()
+    # method: mean 0.25, sd 0.125, t = 0.25 / (0.125 / sqrt 3) = 3.46
+    assert "| acc change (`eval/accuracy`, delta) | +0.250 ± 0.125 (n=3) | +0.000 ± 0.125 (n=3) |" in page
+    assert "- acc change, method: seed 0: +0.2500, seed 1: +0.1250, seed 2: +0.3750; 3 of 3 up, 0 down, t = 3.46 (2 df)" in page
+    assert "- acc change, control: seed 0: +0.0000, seed 1: +0.1250, seed 2: -0.1250; 1 of 3 up, 1 down, t = 0.00 (2 df)" in page
+    # method minus control per seed: 0.25, 0, 0.5 -> mean 0.25, sd 0.25, t = 0.25 / (0.25 / sqrt 3) = 1.73
+    assert "- acc change, method minus control: +0.250 ± 0.250 (n=3); 2 of 3 higher, 0 lower, t = 1.73 (2 df)" in page
+    assert "- acc after, method: seed 0: 0.7500, seed 1: 0.6250, seed 2: 0.8750\n" in page  # a level: no test
+    assert "acc after, method minus" not in page
+
+
 STUDY = {"title": "tiny comas: scorer reward on and off", "seeds": [0],
          "base": ["experiment=comas", "model=tiny", "iterations=1", "logger=none", "eval.num_tasks=2",
                   "population=duo", "population.games_per_iteration=2", "game.options.max_new_tokens.solver=16",
