@@ -61,24 +61,27 @@ def test_changes_count_seeds_and_give_the_paired_t_by_hand():
 
 def test_a_results_page_pairs_the_arms_by_seed(tmp_path):
     """Hand-written run dirs, 2 arms x 3 seeds: each seed's change, its t, and first arm minus second."""
-    from coevo.study import analyse
+    from coevo.study import analyse, compare
 
-    deltas = {"method": {0: 0.25, 1: 0.125, 2: 0.375}, "control": {0: 0.0, 1: 0.125, 2: -0.125}}
-    for arm, by_seed in deltas.items():
-        jobs = []
-        for seed, d in by_seed.items():
-            run = tmp_path / "runs" / arm / f"{seed}_seed={seed}"
-            run.mkdir(parents=True)
-            (run / "config.yaml").write_text("iterations: 1\n")
-            (run / "metrics.jsonl").write_text(f'{{"iteration": 0, "eval/accuracy": 0.5}}\n'
-                                               f'{{"iteration": 1, "eval/accuracy": {0.5 + d}}}\n')
-            jobs.append({"run_dir": run.name, "overrides": [f"seed={seed}"]})
-        (tmp_path / "runs" / arm / "sweep.yaml").write_text(yaml.safe_dump({"jobs": jobs}))
-    (tmp_path / "study.yaml").write_text(yaml.safe_dump({
-        "title": "by hand", "seeds": [0, 1, 2], "arms": {"method": [], "control": []},
-        "measures": [{"name": "acc change", "metric": "eval/accuracy", "how": "delta"},
-                     {"name": "acc after", "metric": "eval/accuracy", "how": "last"}]}, sort_keys=False))
-    page = analyse(tmp_path).read_text()
+    def write_study(root: Path, metric: str, deltas: dict[str, dict[int, float]]) -> None:
+        for arm, by_seed in deltas.items():
+            jobs = []
+            for seed, d in by_seed.items():
+                run = root / "runs" / arm / f"{seed}_seed={seed}"
+                run.mkdir(parents=True)
+                (run / "config.yaml").write_text("iterations: 1\n")
+                (run / "metrics.jsonl").write_text(f'{{"iteration": 0, "{metric}": 0.5}}\n'
+                                                   f'{{"iteration": 1, "{metric}": {0.5 + d}}}\n')
+                jobs.append({"run_dir": run.name, "overrides": [f"seed={seed}"]})
+            (root / "runs" / arm / "sweep.yaml").write_text(yaml.safe_dump({"jobs": jobs}))
+        (root / "study.yaml").write_text(yaml.safe_dump({
+            "title": "by hand", "seeds": [0, 1, 2], "arms": {arm: [] for arm in deltas},
+            "measures": [{"name": "acc change", "metric": metric, "how": "delta"},
+                         {"name": "acc after", "metric": metric, "how": "last"}]}, sort_keys=False))
+
+    write_study(tmp_path / "graded", "eval/accuracy",
+                {"method": {0: 0.25, 1: 0.125, 2: 0.375}, "control": {0: 0.0, 1: 0.125, 2: -0.125}})
+    page = analyse(tmp_path / "graded").read_text()
     # method: mean 0.25, sd 0.125, t = 0.25 / (0.125 / sqrt 3) = 3.46
     assert "| acc change (`eval/accuracy`, delta) | +0.250 ± 0.125 (n=3) | +0.000 ± 0.125 (n=3) |" in page
     assert "- acc change, method: seed 0: +0.2500, seed 1: +0.1250, seed 2: +0.3750; 3 of 3 up, 0 down, t = 3.46 (2 df)" in page
@@ -87,6 +90,12 @@ def test_a_results_page_pairs_the_arms_by_seed(tmp_path):
     assert "- acc change, method minus control: +0.250 ± 0.250 (n=3); 2 of 3 higher, 0 lower, t = 1.73 (2 df)" in page
     assert "- acc after, method: seed 0: 0.7500, seed 1: 0.6250, seed 2: 0.8750\n" in page  # a level: no test
     assert "acc after, method minus" not in page
+    # the cross-study table: graded arms in rows; a study that grades no answers is named, not a row of dashes
+    write_study(tmp_path / "prices", "arbiter/mean_price", {"both": {0: 1.0}})
+    table = compare([tmp_path / "graded", tmp_path / "prices"], tmp_path / "all.md").read_text()
+    assert "| graded | method | 3 | 0, 1, 2 | 1 | 0.500 ± 0.000 | 0.750 ± 0.125 | +0.250 ± 0.125 |" in table
+    assert "| prices |" not in table
+    assert "Finished runs that do not log `eval/accuracy` (their own measures are in their study's results.md): prices/both." in table
 
 
 STUDY = {"title": "tiny comas: scorer reward on and off", "seeds": [0],
