@@ -73,6 +73,19 @@ def plan_games(game_name: str, game_options: dict, agents: list[str], n_games: i
     return plans
 
 
+def move_seeds(plans: list[GamePlan], episodes: list[Episode], batch: list[tuple[int, str, str]]) -> list[int]:
+    """Each row's sampling seed, from its game's seed, its seat and the game's move number. A seat
+    that answers several times in one tick (rlccf's samples, soar's student answers, spc's solver
+    attempts) also numbers its repeats, so its samples differ; the first keeps the three-part key
+    every run before repeats were numbered used, so those runs replay to the digit."""
+    repeats: dict[tuple[int, str], int] = {}
+    seeds = []
+    for i, seat, _ in batch:
+        r = repeats[i, seat] = repeats.get((i, seat), -1) + 1
+        seeds.append(stable_seed(plans[i].seed, seat, len(episodes[i].turns), *([r] if r else [])))
+    return seeds
+
+
 def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], temperature: float,
          scripted: Mapping[str, ScriptedPlayer] | None = None) -> tuple[list[Episode], RolloutStats]:
     """Play every planned game to the end; returns finished Episodes in plan order.
@@ -120,7 +133,7 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], te
                 temperature=temperature,
                 # a move's draws depend on its game's seed, seat and move number only: a game whose
                 # moves so far are unchanged replays exactly, whatever the other games do
-                seeds=[stable_seed(plans[i].seed, seat, len(episodes[i].turns)) for i, seat, _ in batch],
+                seeds=move_seeds(plans, episodes, batch),
             )
             stats.generate_s += time.perf_counter() - t0
             stats.generate_calls += 1

@@ -67,6 +67,23 @@ def test_a_game_replays_whatever_games_are_played_beside_it(policies):
     assert ids(reseeded[0]) != ids(together[0])
 
 
+def test_a_seats_samples_in_one_tick_draw_apart(policies):
+    """rlccf asks each seat for 4 independent answers in one tick: each has a seed of its own (the
+    first the seat's plain move seed), so at temperature 1 they differ."""
+    from coevo.models.sampling import stable_seed
+    from coevo import rollout
+
+    options = {"crowd_size": 2, "samples": 4, "max_new_tokens": {"answerer": 12}}
+    plans = plan_games("rlccf_v0", options, AGENTS[:2], n_games=1, games_per_task=1, seating="fixed", seed=0, iteration=1)
+    episode, _ = play(policies, "rlccf_v0", options, plans, temperature=1.0)
+    for seat in ("answerer_0", "answerer_1"):
+        samples = [tuple(t.completion_ids) for t in episode[0].turns_of(seat)]
+        assert len(samples) == 4 and len(set(samples)) == 4
+    batch = [(0, "answerer_0", ""), (0, "answerer_1", ""), (0, "answerer_0", "")]
+    seeds = rollout.move_seeds(plans, [dataclasses.replace(episode[0], turns=[])], batch)
+    assert seeds[0] == stable_seed(plans[0].seed, "answerer_0", 0) and len(set(seeds)) == 3
+
+
 def test_an_untrained_agents_games_against_the_base_do_not_move_when_another_trains(tiny_model_path):
     """vs_base's control: agent_1 never trains, so its held-out games replay exactly after agent_0's
     adapter changed, although both agents' games share every batch; agent_0's games change."""
