@@ -182,11 +182,12 @@ def changes(values: list[float], words: tuple[str, str] = ("up", "down")) -> str
     same agent before and after, and per-row seeds replay an untrained agent exactly), so t is the
     paired t test's. For 2 degrees of freedom |t| > 4.30 is p < 0.05 two-sided."""
     n = len(values)
-    up, down = sum(v > 0 for v in values), sum(v < 0 for v in values)
+    rounded = [round(v, 12) for v in values]  # float dust is no change (as in summary())
+    up, down = sum(v > 0 for v in rounded), sum(v < 0 for v in rounded)
     text = f"{up} of {n} {words[0]}, {down} {words[1]}"
     if n < 2:
         return text
-    mean, sd, _ = summary(values)
+    mean, sd, _ = summary(rounded)
     if sd == 0:
         return text + ("" if mean == 0 else ", no spread: t undefined")
     return text + f", t = {mean / (sd / math.sqrt(n)):.2f} ({n - 1} df)"

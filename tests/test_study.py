@@ -57,6 +57,7 @@ def test_changes_count_seeds_and_give_the_paired_t_by_hand():
     assert changes([0.0, 0.0]) == "0 of 2 up, 0 down"
     assert changes([0.25, 0.25]) == "2 of 2 up, 0 down, no spread: t undefined"
     assert changes([0.5]) == "1 of 1 up, 0 down"
+    assert changes([0.1 + 0.2 - 0.3, 0.0]) == "0 of 2 up, 0 down"  # 5.6e-17 of float dust is no change
 
 
 def test_a_results_page_pairs_the_arms_by_seed(tmp_path):
