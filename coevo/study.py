@@ -204,9 +204,9 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
              # a page without runs says so, rather than keeping numbers its runs no longer back
              *(["**No finished run yet.**", ""] if not any(runs.values()) else []),
              "| measure | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
-    per_seed, against_first, by_seed = [], [], {}
+    per_seed, against_first = [], []
     for m in study.measures:
-        cells = []
+        cells, by_arm = [], {}
         for arm in arms:
             vals = [(r.seed, measure(r.rows, m)) for r in runs[arm]]
             vals = [(s, v) for s, v in vals if v is not None]
@@ -216,10 +216,10 @@ def analyse(study_dir: Path, study: Study | None = None) -> Path:
             consistency = f"; {changes([v for _, v in vals])}" if vals and m.how == "delta" else ""
             per_seed.append(f"- {m.name}, {arm}: "
                             + (", ".join(f"seed {s}: {v:{sign}.4f}" for s, v in vals) or missing) + consistency)
-            by_seed.setdefault(m.name, {})[arm] = dict(vals)
+            by_arm[arm] = dict(vals)
         lines.append(f"| {m.name} (`{m.metric}`, {m.how}) | " + " | ".join(cells) + " |")
         if m.how == "delta":
-            against_first += against(m.name, arms, by_seed[m.name])
+            against_first += against(m.name, arms, by_arm)
     timed = {arm: summary([m for m in map(run_minutes, (r.rows for r in runs[arm])) if m is not None]) for arm in arms}
     timed = {arm: t for arm, t in timed.items() if t[2]}
     lines += ["", "mean ± sample standard deviation over seeds (n = runs with the metric; one run: its value).", "",

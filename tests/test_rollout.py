@@ -7,7 +7,7 @@ import torch
 import games
 from coevo.models.hf import HFPolicies
 from coevo.episode import BASE_AGENT
-from coevo.rollout import plan_games, play
+from coevo.rollout import move_seeds, plan_games, play
 
 AGENTS = ["agent_0", "agent_1", "agent_2"]
 OPTIONS = {"rounds": 2, "max_new_tokens": {"solver": 12, "evaluator": 8, "scorer": 6}}
@@ -71,7 +71,6 @@ def test_a_seats_samples_in_one_tick_draw_apart(policies):
     """rlccf asks each seat for 4 independent answers in one tick: each has a seed of its own (the
     first the seat's plain move seed), so at temperature 1 they differ."""
     from coevo.models.sampling import stable_seed
-    from coevo import rollout
 
     options = {"crowd_size": 2, "samples": 4, "max_new_tokens": {"answerer": 12}}
     plans = plan_games("rlccf_v0", options, AGENTS[:2], n_games=1, games_per_task=1, seating="fixed", seed=0, iteration=1)
@@ -80,7 +79,7 @@ def test_a_seats_samples_in_one_tick_draw_apart(policies):
         samples = [tuple(t.completion_ids) for t in episode[0].turns_of(seat)]
         assert len(samples) == 4 and len(set(samples)) == 4
     batch = [(0, "answerer_0", ""), (0, "answerer_1", ""), (0, "answerer_0", "")]
-    seeds = rollout.move_seeds(plans, [dataclasses.replace(episode[0], turns=[])], batch)
+    seeds = move_seeds(plans, [dataclasses.replace(episode[0], turns=[])], batch)
     assert seeds[0] == stable_seed(plans[0].seed, "answerer_0", 0) and len(set(seeds)) == 3
 
 
