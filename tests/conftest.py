@@ -43,11 +43,25 @@ def tiny_model_path() -> str:
     return resolve_model("tiny")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    """A real local Ray as tests use it: 2 CPUs, no dashboard; shut down after the module."""
+@pytest.fixture(scope="session")
+def _ray_session():
+    """Shuts down at the end of the session the Ray that `local_ray` started (if still up)."""
+    yield
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_ray(_ray_session):
+    """A real local Ray as tests use it: 2 CPUs, no dashboard. One Ray serves every module that asks
+    for it (starting and stopping one costs about 5 s a module); a module that needs a cluster of
+    its own (test_cluster.py) shuts it down first, and the next module that asks starts a fresh
+    one. `train` joins the running Ray and kills its actors when it ends, so nothing carries over
+    from one module to the next but the Ray processes themselves."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
-    ray.shutdown()

@@ -39,6 +39,8 @@ TINY = ["experiment=comas", "model=tiny", "iterations=2", "logger=none", "popula
 
 @pytest.fixture(scope="module")
 def two_nodes():
+    if ray.is_initialized():  # the suite's shared local Ray (conftest.local_ray): this module needs its own
+        ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "resources": {"trainer": 4}})
     worker = cluster.add_node(num_cpus=1, resources={"generator": 1})
     cluster.wait_for_nodes()
