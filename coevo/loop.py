@@ -39,23 +39,34 @@ from coevo.rollout_worker import RolloutActor
 from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
 
 
-def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
-    """Create the run dir, or find the checkpoint to resume. Never overwrites an earlier run."""
+def check_run_dir(cfg: Config) -> Path:
+    """Whether the run dir can take this run, writing nothing; raises ConfigError naming the
+    problem. train() calls it before Ray starts, so a bad run_dir costs no Ray start."""
     run_dir = Path(cfg.run_dir).expanduser().resolve()
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run_dir {run_dir} is a file, not a directory")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror}") from None
-    if not os.access(run_dir, os.W_OK):
-        raise ConfigError(f"run_dir {run_dir} is not writable")
-    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
-    if cfg.resume and ckpt is None:
-        print(f"resume=true: {run_dir} holds no checkpoint yet, starting from iteration 0")
+    parent = run_dir
+    while not parent.exists():  # the folder mkdir would create it in
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"run_dir {run_dir} is not writable" if parent == run_dir else
+                          f"run_dir {run_dir} cannot be created: {parent} is not writable")
     if not cfg.resume and (run_dir / METRICS).exists():
         raise ConfigError(f"run_dir {run_dir} already holds a run: pass resume=true to continue it, "
                           "or choose another run_dir")
+    return run_dir
+
+
+def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
+    """Create the run dir, or find the checkpoint to resume. Never overwrites an earlier run."""
+    run_dir = check_run_dir(cfg)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # e.g. a parent that is a file
+        raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror}") from None
+    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
+    if cfg.resume and ckpt is None:
+        print(f"resume=true: {run_dir} holds no checkpoint yet, starting from iteration 0")
     if ckpt is None:  # a fresh start (also resume=true with nothing saved yet): no stale lines
         for name in (METRICS, TRANSCRIPTS):
             (run_dir / name).unlink(missing_ok=True)
@@ -168,6 +179,7 @@ def train(cfg: Config, progress: bool = True) -> Path:
     `ray.max_restarts` times: its iteration is dropped, new actors resume from the last checkpoint
     and replay it exactly (a resume is exact), with a warning."""
     check_machine(cfg)  # what this machine lacks, and a cluster that is not there, stop before anything is written
+    check_run_dir(cfg)  # a run_dir that cannot take the run stops before Ray starts (writing nothing)
     own_ray = start_ray(cfg)
     try:
         for restart in range(cfg.ray.max_restarts + 1):

@@ -131,9 +131,15 @@ def test_hostile_settings_are_one_line_and_write_nothing(tmp_path, capsys, monke
     assert not run_dir.exists()
 
 
-def test_a_run_dir_that_is_a_file_or_not_writable(tmp_path, capsys):
+def test_a_run_dir_that_is_a_file_or_not_writable(tmp_path, capsys, monkeypatch):
     import os
 
+    import coevo.loop
+
+    def no_ray(cfg):
+        raise AssertionError("a run_dir that cannot take the run must stop before Ray starts")
+
+    monkeypatch.setattr(coevo.loop, "start_ray", no_ray)
     (tmp_path / "file").write_text("x")
     assert main(["train", "model=tiny", f"run_dir={tmp_path / 'file'}"]) == 2
     assert "is a file, not a directory" in capsys.readouterr().err
