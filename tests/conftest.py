@@ -23,16 +23,16 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 @pytest.fixture(scope="session")
 def uninterrupted_rps(tmp_path_factory):
-    """A tiny rock-paper-scissors `coevo train` run left alone (tests/test_kill_resume.py `coevo`):
-    what killed-and-resumed runs (test_kill_resume) and runs that lose an actor (test_actor_failure)
-    must end equal to. Trained once per session."""
-    import subprocess
-
-    from tests.test_kill_resume import ENV, coevo
+    """A tiny rock-paper-scissors run left alone (tests/test_kill_resume.py's recipe): what
+    killed-and-resumed runs (test_kill_resume) and runs that lose an actor (test_actor_failure) must
+    end equal to. Trained once per session, in this process: those runs are `coevo train`
+    subprocesses, and the same config gives the same run either way (the point of those tests)."""
+    from coevo.compose import load_config
+    from coevo.loop import train
+    from tests.test_kill_resume import ITERATIONS, RUN
 
     run = tmp_path_factory.mktemp("full") / "run"
-    subprocess.run(coevo(f"run_dir={run}"), check=True, env=ENV, capture_output=True)
-    return run
+    return train(load_config([*RUN, f"iterations={ITERATIONS}", f"run_dir={run}"]), progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +60,30 @@ def local_ray(_ray_session):
     its own (test_cluster.py) shuts it down first, and the next module that asks starts a fresh
     one. `train` joins the running Ray and kills its actors when it ends, so nothing carries over
     from one module to the next but the Ray processes themselves."""
+    ensure_local_ray()
+    yield
+
+
+def ensure_local_ray() -> None:
     import ray
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_comas_run(tmp_path_factory, _ray_session):
+    """A tiny CoMAS `coevo train` (tests/test_loop.py's recipe, 2 iterations, wandb offline) and
+    what it printed: test_loop checks the run dir it writes, test_report makes a tournament and a
+    report of it. Trained once per session."""
+    import contextlib
+    import io
+
+    from coevo.cli import main
+    from tests.test_loop import BASE
+
+    ensure_local_ray()
+    run, out = tmp_path_factory.mktemp("comas") / "run", io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["train", *BASE, "iterations=2", f"run_dir={run}", "resume=false", "logger=wandb_offline"]) == 0
+    return run, out.getvalue()

@@ -16,8 +16,9 @@ EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 # Recipes another default-suite test already trains end to end run here under `make test-slow`
 # (the suite's time budget): comas (test_loop, test_report, test_study), rps (test_kill_resume,
 # test_actor_failure, test_full_weights), spc (test_evaluate, test_study), rlccf (test_mixed_models,
-# test_cluster), tictactoe (test_league).
-COVERED = {"comas", "rps", "spc", "rlccf", "tictactoe"}
+# test_cluster), tictactoe (test_league), and connect_four, the other PettingZoo classic board game
+# through the same adapter as tictactoe (its rules: tests/test_pettingzoo_adapter.py).
+COVERED = {"comas", "rps", "spc", "rlccf", "tictactoe", "connect_four"}
 
 
 pytestmark = pytest.mark.usefixtures("local_ray")

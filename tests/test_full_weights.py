@@ -15,7 +15,7 @@ from coevo.learners.learner import Learner
 from coevo.loop import train
 from coevo.models.routed import make_policies, policy_parts
 from coevo.tracking import read_jsonl
-from tests.test_kill_resume import assert_same_adapters
+from tests.test_kill_resume import assert_same_adapters, crashed_after
 from tests.test_loop import stable
 
 FULL = ["model=tiny", "model.lora=null"]
@@ -65,9 +65,8 @@ def test_a_league_of_full_weight_agents_is_refused():
 @pytest.mark.usefixtures("local_ray")
 def test_full_weight_self_play_trains_and_resumes_exactly(tmp_path):
     base = ["experiment=rps", *FULL, "logger=none", "population.games_per_iteration=4", "algo.lr=1e-3"]
-    full, split = tmp_path / "full", tmp_path / "split"
-    train(load_config([*base, "iterations=2", f"run_dir={full}"]), progress=False)
-    train(load_config([*base, "iterations=1", f"run_dir={split}"]), progress=False)
+    full = train(load_config([*base, "iterations=2", f"run_dir={tmp_path / 'full'}"]), progress=False)
+    split = crashed_after(full, 1, tmp_path / "split")
     train(load_config([*base, "iterations=2", f"run_dir={split}", "resume=true"]), progress=False)
     rows = read_jsonl(full / "metrics.jsonl")
     assert [r["iteration"] for r in rows] == [0, 1, 2]

@@ -3,6 +3,7 @@ checkpoint writing, then resume; the run must end exactly as an uninterrupted on
 the default suite (seed 1: a kill inside checkpoint writing); seeds 0 and 2-11 are `slow`."""
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,18 @@ def check(run: Path, full: Path, seed: int) -> None:
     assert read_jsonl(run / "transcripts.jsonl") == read_jsonl(full / "transcripts.jsonl")
     assert latest_checkpoint(run).name == f"iter_{ITERATIONS:06d}"
     assert_same_adapters(run, full)
+
+
+def crashed_after(run: Path, iteration: int, dest: Path) -> Path:
+    """A copy of finished `run` as a crash in iteration `iteration` + 1 leaves it: the later
+    checkpoints gone, the later metrics and transcript rows still there (the resume drops them).
+    A resume test resumes this copy instead of training a second run up to `iteration`."""
+    shutil.copytree(run, dest)
+    for ckpt in (dest / "checkpoints").glob("iter_*"):
+        if int(ckpt.name.rsplit("_", 1)[1]) > iteration:
+            shutil.rmtree(ckpt)
+    assert latest_checkpoint(dest).name == f"iter_{iteration:06d}"
+    return dest
 
 
 def assert_same_adapters(run: Path, full: Path) -> None:

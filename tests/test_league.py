@@ -13,6 +13,7 @@ from coevo.league import League
 from coevo.rollout import GamePlan
 from coevo.tracking import read_jsonl
 from games.tasks import Task
+from tests.test_kill_resume import crashed_after
 
 TASK = Task(id="t", question="q", answer="")
 
@@ -110,8 +111,7 @@ def test_a_league_run_meets_its_snapshots_and_resumes_exactly(tmp_path):
     assert (full / "checkpoints" / "iter_000002" / "league" / "league_0" / "adapter.safetensors").is_file()
 
     # killed after iteration 1 (pool of 2 in the checkpoint), resumed: the same league games, exactly
-    part = tmp_path / "part"
-    train(load_config([*BASE, "iterations=1", f"run_dir={part}"]), progress=False)
+    part = crashed_after(full, 1, tmp_path / "part")
     train(load_config([*BASE, "iterations=2", f"run_dir={part}", "resume=true"]), progress=False)
     stable = lambda rs: [{k: v for k, v in r.items() if not k.startswith("perf/") and not k.endswith("step_s")}  # noqa: E731
                          for r in rs]

@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from coevo.cli import main
 from coevo.compose import load_config
 from coevo.config import ConfigError
 from coevo.loop import train
@@ -22,9 +21,8 @@ def stable(rows):
     return [{k: v for k, v in r.items() if not k.startswith("perf/") and not k.endswith("step_s")} for r in rows]
 
 
-def test_train_writes_the_run_dir(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", *BASE, "iterations=2", f"run_dir={run}", "resume=false", "logger=wandb_offline"]) == 0
+def test_train_writes_the_run_dir(tiny_comas_run):
+    run, out = tiny_comas_run  # `coevo train` BASE iterations=2 logger=wandb_offline (conftest.py)
     rows = read_jsonl(run / "metrics.jsonl")
     assert [r["iteration"] for r in rows] == [0, 1, 2]
     for key in ["reward/agent_0", "reward/agent_1", "reward/agent_2", "learner/agent_0/loss",
@@ -43,7 +41,6 @@ def test_train_writes_the_run_dir(tmp_path, capsys):
     ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert ckpts == ["iter_000001", "iter_000002"]
     assert {p.name for p in (run / "checkpoints" / "iter_000002").iterdir()} >= {"agent_0", "driver.json"}
-    out = capsys.readouterr().out
     assert "agent_0" in out and "run dir:" in out
 
 

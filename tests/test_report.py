@@ -67,17 +67,12 @@ def not_blank(png) -> bool:
 
 
 @pytest.mark.usefixtures("local_ray")
-def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys):
-    """One tiny CoMAS training, then: a tournament of the base and two of its checkpoints in a
-    3-seat game (every output file, seats rotated A, B, A and every rotation of it and its swap,
-    results from the mean seat rank), then the run's report with that tournament, looked at in
-    headless Chromium."""
-    from coevo.compose import load_config
-    from coevo.loop import train
-
-    run = train(load_config(["experiment=comas", "model=tiny", "logger=none", "iterations=2", "eval.num_tasks=4",
-                             "population.games_per_iteration=3", "game.options.max_new_tokens.solver=16",
-                             f"run_dir={tmp_path / 'run'}"]), progress=False)
+def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys, tiny_comas_run):
+    """One tiny CoMAS training (the session's, conftest.py), then: a tournament of the base and two
+    of its checkpoints in a 3-seat game (every output file, seats rotated A, B, A and every rotation
+    of it and its swap, results from the mean seat rank), then the run's report with that
+    tournament, looked at in headless Chromium."""
+    run, _ = tiny_comas_run
     players = f"tournament.players=[base,{run}@1:agent_0,{run}:agent_1]"
     cup = tmp_path / "cup"
     tiny = ["experiment=comas", "model=tiny", "game.options.max_new_tokens.solver=16",
