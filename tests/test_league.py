@@ -14,6 +14,7 @@ from coevo.rollout import GamePlan
 from coevo.tracking import read_jsonl
 from games.tasks import Task
 from tests.test_kill_resume import crashed_after
+from tests.test_loop import stable
 
 TASK = Task(id="t", question="q", answer="")
 
@@ -113,7 +114,5 @@ def test_a_league_run_meets_its_snapshots_and_resumes_exactly(tmp_path):
     # killed after iteration 1 (pool of 2 in the checkpoint), resumed: the same league games, exactly
     part = crashed_after(full, 1, tmp_path / "part")
     train(load_config([*BASE, "iterations=2", f"run_dir={part}", "resume=true"]), progress=False)
-    stable = lambda rs: [{k: v for k, v in r.items() if not k.startswith("perf/") and not k.endswith("step_s")}  # noqa: E731
-                         for r in rs]
     assert stable(read_jsonl(part / "metrics.jsonl")) == stable(rows)
     assert (part / "transcripts.jsonl").read_text() == (full / "transcripts.jsonl").read_text()
