@@ -104,6 +104,37 @@ def test_paired_judging_shows_the_critic_as_many_correct_steps_as_broken_ones():
         assert env.rewards["critic_0"] == 0.0
 
 
+def test_the_verdicts_order_in_the_critic_prompt_is_drawn_per_game():
+    # a small model echoes the verdict named last: one fixed order would leave it one verdict to sample
+    def correct_first(seed: int, **options) -> bool:
+        env = games.make(GAME, solver_samples=1, **options)
+        env.reset(seed=seed, options={"task": ONE})
+        env.step("6 * 7 = 48.")
+        env.step("")
+        env.step("")
+        first = env.observe("critic_0")["text"]
+        env.step("<Answer>Incorrect</Answer>")
+        second = env.observe("critic_0")["text"]  # the same game's original step: the same order
+        orders = {t.index("<Answer>Correct</Answer>") < t.index("<Answer>Incorrect</Answer>") for t in (first, second)}
+        assert len(orders) == 1 and first.rstrip().endswith("</Answer>.") and "{verdicts}" not in first
+        return orders.pop()
+
+    drawn = [correct_first(seed) for seed in range(40)]
+    assert 10 <= sum(drawn) <= 30  # both orders, roughly half each
+    assert drawn == [correct_first(seed) for seed in range(40)]  # a function of the game's seed
+    assert all(correct_first(s, verdict_order="correct_first") for s in range(5))
+    assert not any(correct_first(s, verdict_order="incorrect_first") for s in range(5))
+    # the order does not change which step the game picks (drawn after it)
+    steps = Task("two", "?", "9", "2 + 3 = 5.\n5 + 4 = 9.\n#### 9")
+    for seed in range(10):
+        picked = set()
+        for order in ("random", "correct_first"):
+            env = games.make(GAME, verdict_order=order)
+            env.reset(seed=seed, options={"task": steps})
+            picked.add(env.outcome["original_step"])
+        assert len(picked) == 1
+
+
 def test_options_are_validated():
     with pytest.raises(ValidationError, match="min_drop"):
         games.make(GAME, min_drop=0)

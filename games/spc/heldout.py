@@ -10,7 +10,8 @@ the step the game would pick (the same rule and seed as a game) is shown twice:
   doubled, never to the same value and never below 0: truth Incorrect.
 
 Every agent judges every step with the critic's prompt, prefill and stop strings (greedy), so the
-measure follows the game's options (e.g. `critique`). The positive class is Incorrect (the critic's
+measure follows the game's options (e.g. `critique`; with `verdict_order: random` a task's two
+steps name the verdicts in the order its game's seed draws). The positive class is Incorrect (the critic's
 job is finding errors). A verdict that does not parse is wrong for either truth in the balanced
 accuracy; in F1 it is a miss on an Incorrect step (FN) but, F1 having no true negatives, not a
 false alarm on a Correct one: read F1 with the parse rate and the balanced accuracy beside it.

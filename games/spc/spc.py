@@ -41,6 +41,11 @@ game (more critic data, but with few valid rewrites mostly Correct truths, which
 always-Correct critic would exploit); `never`. The judgements are separate turns, altered first;
 neither shows the other. The verdict is read from the critic's own text with `<Answer>\\s*(Correct|Incorrect)\\s*</Answer>`
 (case-insensitive, first match); `<Answer>` is prefilled and generation stops at `</Answer>`.
+The critic's prompt names the two verdicts in an order the game's rng draws per game
+(`verdict_order: random`; `correct_first` or `incorrect_first` fix it). Why: SmolLM2-135M answers
+with whichever verdict the prompt names last, whatever the truth (on 48 train-split steps x 4
+samples, 71 of 72 parsed verdicts with Correct named first, 67 of 68 with it second), so under one
+fixed order the critic never samples the other verdict and has nothing to learn it from.
 With `critique: true` the critic first writes a short critique (`prompts/critic_critique.txt`),
 nothing is prefilled, and the verdict is the first `<Answer>` tag in its text (give it room:
 `max_new_tokens.critic` of 48 or more).
@@ -97,6 +102,7 @@ from pydantic import Field
 from games.base import GameFacts, TextGame, TextGameOptions
 from games.tasks import Task, TaskSourceConfig, answers_match, extract_answer
 
+VERDICTS = ("Correct", "Incorrect")
 VERDICT_RE = re.compile(r"<Answer>\s*(Correct|Incorrect)\s*</Answer>", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*(?:rewritten step|new step|step)(?:\s*\d+)?\s*:\s*", re.IGNORECASE)
 _BEFORE_SOLVERS = ("empty", "unchanged", "no number")  # invalid at once: the solvers do not play
@@ -147,6 +153,8 @@ class Options(TextGameOptions):
     critique: bool = Field(False, description="the critic writes a short critique before its verdict")
     judge_original: Literal["paired", "always", "never"] = Field(
         "paired", description="when the critic also judges the original (correct) step")
+    verdict_order: Literal["random", "correct_first", "incorrect_first"] = Field(
+        "random", description="the order the critic's prompt names the two verdicts in: random draws it per game")
     tasks: TaskSourceConfig = Field(default_factory=lambda: TaskSourceConfig(difficulty=4))
     max_new_tokens: dict[str, int] = Field(default_factory=lambda: {"sneaky": 48, "solver": 32, "critic": 8})
 
@@ -182,6 +190,8 @@ class raw_env(TextGame):
         self._answers: dict[str, list[str | None]] = {"original": [], "altered": []}
         self._to_judge: list[str] = []  # "altered" / "original", in the order the critic judges them
         self._judgements: list[dict[str, Any]] = []
+        order = self.options.verdict_order  # drawn last: the step picked above is the same in every order
+        self._correct_first = self._rng.random() < 0.5 if order == "random" else order == "correct_first"
 
     def _apply(self, agent: str, text: str) -> str | None:
         role = self.role(agent)
@@ -285,8 +295,9 @@ class raw_env(TextGame):
         """The critic's prompt for `step` after this game's earlier steps (also the held-out
         `critic` measure's, games/spc/heldout.py)."""
         template = "critic_critique" if self.options.critique else "critic"
+        verdicts = VERDICTS if self._correct_first else VERDICTS[::-1]
         return self.fit_prompt(template, history="\n".join(self._context) or "(none)", question=self.task.question,
-                               step=step)
+                               step=step, verdicts=" or ".join(f"<Answer>{v}</Answer>" for v in verdicts))
 
 
 def env(**options: Any) -> raw_env:
