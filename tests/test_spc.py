@@ -235,3 +235,37 @@ def test_rollout_batches_the_solvers_on_the_base_and_the_arbiter_rewards():
         assert [t.reward for t in ep.turns_of("sneaky_0")] == [1.0]
         assert [t.reward for t in ep.turns_of("critic_0")] == [-1.0, 1.0]
     assert m["arbiter/fool_rate"] == 1.0 and m["arbiter/critic_accuracy/original"] == 1.0
+
+
+def test_the_verdict_order_script_runs_and_an_untrained_adapter_judges_like_the_base(tmp_path, tiny_model_path, capsys):
+    # experiments/spc/verdict_order.py on the tiny model, with a run dir whose critic adapter is the
+    # zero-initialised one (LoRA B = 0): it must judge exactly as the base model does
+    import importlib.util
+    import re
+
+    import yaml
+    from safetensors.torch import save_file
+
+    from coevo.models.hf import HFPolicies
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "spc" / "verdict_order.py"
+    spec = importlib.util.spec_from_file_location("verdict_order", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"}
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "iter_000001"
+    (ckpt / "agent_1").mkdir(parents=True)
+    (ckpt / "driver.json").write_text("{}")
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": {"lora": lora}}))
+    save_file(HFPolicies(tiny_model_path, ["a"], lora).get_adapter("a"), str(ckpt / "agent_1" / "adapter.safetensors"))
+
+    script.main(["--model", "tiny", "--tasks", "3", "--samples", "2", "--runs", str(run)])
+    lines = capsys.readouterr().out.splitlines()
+    for order in ("correct_first", "incorrect_first"):
+        line = next(x for x in lines if x.startswith(order))
+        n, steps, *counted = map(int, re.findall(r"\d+", line.split(":", 1)[1]))  # correct, incorrect, unparsed
+        assert (n, steps) == (3 * 2 * 2, 3 * 2) and len(counted) == 3 and sum(counted) == n
+    base = next(x for x in lines if "base (untrained):" in x).split(":", 1)[1]
+    trained = next(x for x in lines if str(run) in x).split(":", 1)[1]
+    assert base == trained

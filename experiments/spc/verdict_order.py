@@ -37,14 +37,14 @@ from games.spc.spc import parse_verdict
 GAME, OPTIONS = "spc_v0", {"min_drop": 0.25, "max_new_tokens": {"sneaky": 48, "solver": 12, "critic": 8}}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--tasks", type=int, default=24, help="train-split tasks; each gives a correct and a broken step")
     ap.add_argument("--samples", type=int, default=4, help="verdicts sampled per step")
     ap.add_argument("--temperature", type=float, default=0.8, help="the training temperature (sampling.temperature)")
     ap.add_argument("--runs", nargs="*", default=[], help="spc run dirs whose trained critic (agent_1) to judge")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.manual_seed(0)
 
     env = games.make(GAME, **OPTIONS)
@@ -75,7 +75,7 @@ def last_named(prompt: str) -> str:
 def trained_critics(runs: list[str], model_path: str, tasks: list, prefix: str, stop: list[str], tokens: int) -> None:
     """Greedy verdicts of the base and of each run's last-checkpoint critic, the order drawn per game."""
     steps = labelled_steps(GAME, {**OPTIONS, "verdict_order": "random"}, tasks, seed=123)
-    lora = yaml.safe_load(open(f"{runs[0]}/config.yaml"))["model"]["lora"]
+    lora = yaml.safe_load((Path(runs[0]) / "config.yaml").read_text())["model"]["lora"]
     labels = [f"run{i}" for i in range(len(runs))]
     policies = HFPolicies(model_path, labels, lora)
     for label, run in zip(labels, runs):
