@@ -95,7 +95,7 @@ def test_greedy_equals_transformers_generate_on_peft(policies, reference, monkey
     """coevo's sampling loop (chunked prefill, in-place KV buffer, row dropping, stacked adapters)
     writes what `generate` on the peft model writes, row by row, in a mixed batch of ragged prompts
     and per-row limits; (40, 2) forces a prefill in several chunks and a growing KV buffer."""
-    monkeypatch.setattr(sampling, "PREFILL_TOKENS", prefill_tokens)
+    monkeypatch.setattr(sampling, "PREFILL_TOKENS", {"cpu": prefill_tokens})
     monkeypatch.setattr(sampling, "GROW", grow)
     agents = ["a1", "__base__", "a0", "a1", "a0"]
     prompts = PROMPTS + ["Tom has 3 apples and buys 4 more. How many apples does Tom have now? Think.", "7"]
