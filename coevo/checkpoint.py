@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 DRIVER = "driver.json"
 ADAPTER_FILE = "adapter.safetensors"  # an agent's (or a league snapshot's) LoRA weights, peft's keys
@@ -26,6 +27,17 @@ def checkpoint_root(run_dir: Path) -> Path:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     done = sorted(p for p in checkpoint_root(run_dir).glob("iter_*") if (p / DRIVER).exists())
     return done[-1] if done else None
+
+
+def config_conflict(run_dir: Path, now: dict) -> list[str]:
+    """How the config `now` (a model_dump) differs from the one the run in `run_dir` was made with
+    (its config.yaml; `coevo.config.config_changes`), or [] where there is nothing to compare."""
+    from coevo.config import config_changes
+
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return []
+    return config_changes(yaml.safe_load(saved.read_text()) or {}, now)
 
 
 def save_checkpoint(run_dir: Path, iteration: int, learners: dict, extra: dict, keep: int) -> Path:

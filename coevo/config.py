@@ -480,3 +480,30 @@ def validate(raw: dict[str, Any]) -> Config:
         return Config(**raw)
     except ValidationError as e:
         raise ConfigError("invalid config: " + _pydantic_lines(e)) from None
+
+
+# What may differ between a run's parts (a resume) without making it another run: how long it
+# goes on, where it writes and logs, and where its actors are placed. Anything else changes what is
+# trained or measured, so the result would be of neither config.
+RESUMABLE = {"iterations", "run_dir", "resume", "checkpoint_every", "keep_checkpoints", "threads", "logger",
+             "ray", "tournament", "out_dir", "sweep_dir", "population.learner_num_cpus",
+             "population.learner_num_gpus", "population.learner_resources", "population.learner_strategy",
+             "population.rollout_num_gpus", "population.rollout_resources", "population.rollout_per_base",
+             "population.parallel_learners"}
+
+
+def config_changes(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """`key: old -> new` for every setting of `now` that differs from a run's `saved` config.yaml,
+    except the RESUMABLE ones. A key only one side has is skipped: a field added or dropped since
+    the run was made is a change of coevo, not of the run's config."""
+    out = []
+    for key in now.keys() & saved.keys():
+        path = f"{prefix}{key}"
+        if path in RESUMABLE:
+            continue
+        old, new = saved[key], now[key]
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += config_changes(old, new, path + ".")
+        elif old != new:
+            out.append(f"{path}: {old!r} -> {new!r}")
+    return sorted(out)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import games
 from coevo.arbiters import make_arbiter
-from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint, load_driver_state, save_checkpoint
+from coevo.checkpoint import ADAPTER_FILE, config_conflict, latest_checkpoint, load_driver_state, save_checkpoint
 from coevo.config import Config, ConfigError, check_machine
 from coevo.evaluate import eval_context, heldout_tasks
 from coevo.inner_loop import InnerLoop
@@ -65,6 +65,10 @@ def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
     except OSError as e:  # e.g. a parent that is a file
         raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror}") from None
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
+    if ckpt is not None and (changes := config_conflict(run_dir, cfg.model_dump())):
+        # continuing would make a run of neither config, and overwrite the config.yaml that says so
+        raise ConfigError(f"run_dir {run_dir} holds a run made with another config ({'; '.join(changes)}): "
+                          "resume it with the settings it was started with, or choose another run_dir")
     if cfg.resume and ckpt is None:
         print(f"resume=true: {run_dir} holds no checkpoint yet, starting from iteration 0")
     if ckpt is None:  # a fresh start (also resume=true with nothing saved yet): no stale lines

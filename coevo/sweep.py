@@ -7,8 +7,9 @@ hydra's basic sweeper in its order. Every job's config is composed and validated
 one starts. Job k of the sweep runs in `<sweep_dir>/<k>_<its swept overrides>`; the sweep dir
 (`sweep_dir=...`, default `runs/sweeps/<experiment>`) gets `sweep.yaml` listing every job. A job
 whose run dir already holds its last iteration is skipped, and one with a checkpoint resumes, so a
-killed sweep continues where it stopped. The jobs share one Ray session (started once, or the
-cluster of `ray.address`).
+killed sweep continues where it stopped; a run dir that holds a run made with other settings
+(`coevo.config.config_changes`) stops the sweep before anything runs. The jobs share one Ray
+session (started once, or the cluster of `ray.address`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from coevo.checkpoint import config_conflict, latest_checkpoint
 from coevo.compose import load_config
 from coevo.config import Config, ConfigError
 from coevo.tracking import METRICS, read_jsonl
@@ -65,10 +67,19 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config
         except ConfigError as e:
             raise ConfigError(f"sweep job {' '.join(job)}: {e}") from None
     sweep_dir = Path(configs[0].sweep_dir or f"runs/sweeps/{configs[0].experiment}").expanduser().resolve()
-    planned = []
+    planned, conflicts = [], []
     for k, (job, cfg) in enumerate(zip(jobs, configs)):
         run_dir = sweep_dir / job_dir_name(k, job, keys)
-        planned.append((job, cfg.model_copy(update={"run_dir": str(run_dir), "resume": True})))
+        cfg = cfg.model_copy(update={"run_dir": str(run_dir), "resume": True})
+        # a job whose dir holds a finished or resumable run made with other settings would be
+        # skipped or continued as if it were this job's
+        if finished(run_dir, cfg.iterations) or latest_checkpoint(run_dir) is not None:
+            if changes := config_conflict(run_dir, cfg.model_dump()):
+                conflicts.append(f"{run_dir}: {'; '.join(changes)}")
+        planned.append((job, cfg))
+    if conflicts:
+        raise ConfigError("these jobs' run dirs hold runs made with other settings (move them aside, or set "
+                          "sweep_dir to start anew):\n  " + "\n  ".join(conflicts))
     return sweep_dir, planned
 
 

@@ -160,3 +160,18 @@ def test_a_bad_eval_task_file_stops_before_start(tmp_path, content, expected):
     with pytest.raises(ConfigError) as err:
         load_config([f"eval.tasks={{source:jsonl,path:{path}}}"])
     assert expected.format(path=path) in str(err.value)
+
+
+def test_config_changes_name_what_changes_the_run_and_nothing_else():
+    from coevo.config import config_changes
+
+    saved = {"seed": 0, "iterations": 3, "run_dir": "/a", "logger": {"wandb": "offline"},
+             "algo": {"lr": 1e-4, "clip_eps": 0.2}, "game": {"options": {"rounds": 1}},
+             "population": {"learner_num_gpus": 0.0, "games_per_iteration": 12}, "old_field": 1}
+    now = {"seed": 0, "iterations": 5, "run_dir": "/b", "logger": {"wandb": "disabled"},
+           "algo": {"lr": 2e-4, "clip_eps": 0.2}, "game": {"options": {"rounds": 3, "critic": True}},
+           "population": {"learner_num_gpus": 1.0, "games_per_iteration": 8}, "new_field": 2}
+    # length, place, logging and placement may change on a resume; fields on one side only are skipped
+    assert config_changes(saved, now) == ["algo.lr: 0.0001 -> 0.0002", "game.options.rounds: 1 -> 3",
+                                          "population.games_per_iteration: 12 -> 8"]
+    assert config_changes(saved, saved) == []

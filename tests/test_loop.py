@@ -56,6 +56,22 @@ def test_resume_replays_an_uninterrupted_run(tmp_path):
     assert stable(read_jsonl(part / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
 
 
+def test_resuming_with_other_settings_is_refused_and_the_run_kept(tiny_comas_run, tmp_path):
+    import shutil
+
+    from coevo.loop import prepare_run_dir
+
+    run = shutil.copytree(tiny_comas_run[0], tmp_path / "run")
+    saved, metrics = (run / "config.yaml").read_text(), (run / "metrics.jsonl").read_text()
+    resume = [*BASE, "logger=wandb_offline", "iterations=3", f"run_dir={run}", "resume=true"]
+    with pytest.raises(ConfigError, match=r"another config \(algo.lr: 0.0001 -> 0.5\)"):
+        train(load_config([*resume, "algo.lr=0.5"]), progress=False)
+    assert (run / "config.yaml").read_text() == saved and (run / "metrics.jsonl").read_text() == metrics
+    # more iterations, another logger: the same run goes on from its last checkpoint
+    _, ckpt = prepare_run_dir(load_config([*resume, "logger=none"]))
+    assert ckpt is not None and ckpt.name == "iter_000002"
+
+
 def test_refuses_to_overwrite_a_run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -149,6 +149,15 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     assert main(["study", str(study_dir), "--seeds", "0", "--arms", "full"]) == 0
     out = capsys.readouterr().out
     assert out.count("already finished") == 1 and "== arm no_scorer_reward" not in out
+    # changed settings do not pass the finished runs off as theirs: the study stops before it runs
+    study_yaml = (study_dir / "study.yaml").read_text()
+    changed = yaml.safe_load(study_yaml)
+    changed["base"].append("algo.lr=0.5")
+    (study_dir / "study.yaml").write_text(yaml.safe_dump(changed))
+    assert main(["study", str(study_dir), "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'runs' / 'full' / '0_seed=0'}: algo.lr: 0.0001 -> 0.5" in err and "1_seed=1" not in err
+    (study_dir / "study.yaml").write_text(study_yaml)
     assert main(["study", str(tmp_path / "nowhere"), "--analyse"]) == 2
     # one table across studies: each arm's held-out accuracy before, after and its change
     unrun = tmp_path / "tiny_unrun"  # a study with no runs yet is named, not dropped
