@@ -40,7 +40,8 @@ from transformers import AutoTokenizer
 
 from coevo.config import AlgoConfig
 from coevo.episode import Turn
-from coevo.learners.learner import Learner, LearnerActor, length_sorted_micro_batches, pad_fraction
+from coevo.learners.learner import Learner, length_sorted_micro_batches, pad_fraction
+from coevo.loop import LearnerActor
 from coevo.models.logprobs import completion_logprobs
 from coevo.models.store import resolve_model
 

@@ -27,7 +27,7 @@ from coevo.checkpoint import ADAPTER_FILE, config_conflict, latest_checkpoint, l
 from coevo.config import Config, ConfigError, check_machine
 from coevo.evaluate import eval_context, heldout_tasks
 from coevo.inner_loop import InnerLoop
-from coevo.learners.learner import LearnerActor
+from coevo.learners.learner import Learner
 from coevo.league import League
 from coevo.models.routed import policy_parts
 from coevo.models.store import resolve_model
@@ -37,6 +37,8 @@ from coevo.remote import get as remote_get
 from coevo.rollout import plan_games
 from coevo.rollout_worker import RolloutActor
 from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
+
+LearnerActor = ray.remote(Learner)  # one per trainable agent (learner.py itself does without Ray)
 
 
 def check_run_dir(cfg: Config) -> Path:

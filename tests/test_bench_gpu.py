@@ -25,3 +25,16 @@ def test_the_gpu_benchmark_runs_in_smoke_mode():
 def test_the_gpu_benchmark_at_0_5b():
     table = bench.main(["--sizes", "0.5b", "--batches", "1", "8", "--new-tokens", "32"])
     assert table.count("| 0.5b |") == 5
+
+
+def test_what_the_gpu_checks_import_needs_no_ray():
+    """The GPU machine has torch, transformers and peft but no Ray or vLLM (bench/gpu_session.sh
+    carries pydantic and PettingZoo as wheels): what bench/gpu.py and tests/test_gpu.py import must
+    not import them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, coevo.config, coevo.episode, coevo.learners.learner, coevo.models.hf, coevo.models.tiny; "
+            "print(sorted(m for m in ('ray', 'vllm', 'hydra', 'wandb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

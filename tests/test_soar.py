@@ -11,7 +11,7 @@ import games
 from coevo.arbiters import make_arbiter
 from coevo.compose import load_config
 from coevo.inner_loop import InnerLoop
-from coevo.learners.learner import LearnerActor
+from coevo.loop import LearnerActor
 from coevo.models.hf import Completion, HFPolicies
 from coevo.rollout import plan_games, play
 from coevo.rollout_worker import RolloutActor

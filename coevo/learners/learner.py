@@ -1,6 +1,7 @@
 """One agent's learner: its own copy of the frozen base, its LoRA adapter, its optimizer.
 
-The driver runs one `Learner` per trainable agent as a Ray actor (`LearnerActor`), so agents can
+The driver runs one `Learner` per trainable agent as a Ray actor (`coevo.loop.LearnerActor`; this
+module itself does not import Ray, so the GPU checks run where Ray is not installed), so agents can
 step at the same time (or one after another on few cores: `population.parallel_learners`). A step
 is: advantages from the arbiter's rewards -> PPO-style loss against the rollout's sampling logprobs
 (optionally KL to the base with the adapter switched off, which costs no second model) -> one
@@ -14,7 +15,6 @@ import logging
 import time
 from pathlib import Path
 
-import ray
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -217,5 +217,3 @@ class Learner:
         self.steps = state["steps"]
         torch.set_rng_state(state["torch_rng"])
 
-
-LearnerActor = ray.remote(Learner)
