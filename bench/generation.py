@@ -67,7 +67,8 @@ class PlainPolicies:
     def __init__(self, model, tok, encode):
         self.model, self.tok, self.encode = model, tok, encode
 
-    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None):
+    def generate(self, agents, prompts, max_new_tokens, stop=None, temperature=1.0, greedy=False, prefixes=None,
+                 seeds=None):  # rows draw from torch's global RNG (seeded per rollout): `seeds` is unused
         from coevo.models.hf import Completion
 
         ids = self.encode(prompts, prefixes)
