@@ -14,7 +14,7 @@ token ids (the tiny tokenizer goes with the folder; nothing is decoded). Lines, 
   token 4 x params (forward and the backward through the activations; the frozen base has no
   weight gradient; LoRA's own FLOPs are under 1% and not counted). `--peak-tflops` is the GPU's
   dense bf16 peak (H100/H200 SXM: 989).
-Prints one table; paste it into docs/performance.md with the commit and the machine.
+Prints one table, a row at a time; paste it into docs/performance.md with the commit and the machine.
 """
 from __future__ import annotations
 
@@ -123,8 +123,15 @@ def main(argv: list[str] | None = None) -> str:
     sizes, batches = (["smoke"], [1, 4]) if args.smoke else (args.sizes, args.batches)
     new_tokens, prompt, completion, turns = (4, 16, 8, 8) if args.smoke else (args.new_tokens, 256, 128, 32)
     what = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    lines = [f"device: {what}, {dtype}, LoRA r={LORA['r']}, peak {args.peak_tflops:g} TFLOPs", "",
-             "| model | params | what | batch | adapters | tokens/s | MFU |", "|---|---|---|---|---|---|---|"]
+    lines: list[str] = []
+
+    def emit(line: str) -> None:  # each row as it is measured: a run stopped at its time limit keeps them
+        lines.append(line)
+        print(line, flush=True)
+
+    for line in (f"device: {what}, {dtype}, LoRA r={LORA['r']}, peak {args.peak_tflops:g} TFLOPs", "",
+                 "| model | params | what | batch | adapters | tokens/s | MFU |", "|---|---|---|---|---|---|---|"):
+        emit(line)
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:
             path, params = build(size, Path(folder), getattr(torch, dtype))
@@ -132,14 +139,12 @@ def main(argv: list[str] | None = None) -> str:
                 for batch in batches:
                     tps = generation(path, device, dtype, adapters, batch, new_tokens)
                     mfu = tps * 2 * params / (args.peak_tflops * 1e12)
-                    lines.append(f"| {size} | {params / 1e9:.2f} B | generate | {batch} | {adapters} | {tps:.0f} | {mfu:.2%} |")
+                    emit(f"| {size} | {params / 1e9:.2f} B | generate | {batch} | {adapters} | {tps:.0f} | {mfu:.2%} |")
             tps = learner(path, device, dtype, turns, prompt, completion)
             mfu = tps * 4 * params / (args.peak_tflops * 1e12)
-            lines.append(f"| {size} | {params / 1e9:.2f} B | learner step ({turns} x ({prompt} + {completion}) tokens) "
-                         f"| 8 | 1 | {tps:.0f} | {mfu:.2%} |")
-    table = "\n".join(lines)
-    print(table)
-    return table
+            emit(f"| {size} | {params / 1e9:.2f} B | learner step ({turns} x ({prompt} + {completion}) tokens) "
+                 f"| 8 | 1 | {tps:.0f} | {mfu:.2%} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

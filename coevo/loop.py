@@ -56,6 +56,10 @@ def check_run_dir(cfg: Config) -> Path:
     if not cfg.resume and (run_dir / METRICS).exists():
         raise ConfigError(f"run_dir {run_dir} already holds a run: pass resume=true to continue it, "
                           "or choose another run_dir")
+    changes = config_conflict(run_dir, cfg.model_dump()) if cfg.resume and latest_checkpoint(run_dir) else []
+    if changes:  # continuing would make a run of neither config, and overwrite the config.yaml that says so
+        raise ConfigError(f"run_dir {run_dir} holds a run made with another config ({'; '.join(changes)}): "
+                          "resume it with the settings it was started with, or choose another run_dir")
     return run_dir
 
 
@@ -67,10 +71,6 @@ def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
     except OSError as e:  # e.g. a parent that is a file
         raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror}") from None
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
-    if ckpt is not None and (changes := config_conflict(run_dir, cfg.model_dump())):
-        # continuing would make a run of neither config, and overwrite the config.yaml that says so
-        raise ConfigError(f"run_dir {run_dir} holds a run made with another config ({'; '.join(changes)}): "
-                          "resume it with the settings it was started with, or choose another run_dir")
     if cfg.resume and ckpt is None:
         print(f"resume=true: {run_dir} holds no checkpoint yet, starting from iteration 0")
     if ckpt is None:  # a fresh start (also resume=true with nothing saved yet): no stale lines

@@ -103,8 +103,14 @@ def run_study(study_dir: Path, analyse_only: bool = False,
     if not analyse_only:
         from coevo.sweep import plan_sweep
 
+        problems = []
         for arm in arms:  # every arm's every job validated before the first run starts
-            plan_sweep(arm_overrides(study_dir, study, arm))
+            try:
+                plan_sweep(arm_overrides(study_dir, study, arm))
+            except ConfigError as e:
+                problems.append(f"arm {arm}: {e}")
+        if problems:
+            raise ConfigError("\n".join(problems))
         only = {k for k, s in enumerate(study.seeds) if s in seeds}
         for arm in arms:
             print(f"== arm {arm}")

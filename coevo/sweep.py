@@ -78,8 +78,8 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config
                 conflicts.append(f"{run_dir}: {'; '.join(changes)}")
         planned.append((job, cfg))
     if conflicts:
-        raise ConfigError("these jobs' run dirs hold runs made with other settings (move them aside, or set "
-                          "sweep_dir to start anew):\n  " + "\n  ".join(conflicts))
+        raise ConfigError("these run dirs hold runs made with other settings; move them aside, or start anew "
+                          "in another sweep_dir (a study: runs_dir in study.yaml):\n  " + "\n  ".join(conflicts))
     return sweep_dir, planned
 
 

@@ -171,7 +171,24 @@ def test_config_changes_name_what_changes_the_run_and_nothing_else():
     now = {"seed": 0, "iterations": 5, "run_dir": "/b", "logger": {"wandb": "disabled"},
            "algo": {"lr": 2e-4, "clip_eps": 0.2}, "game": {"options": {"rounds": 3, "critic": True}},
            "population": {"learner_num_gpus": 1.0, "games_per_iteration": 8}, "new_field": 2}
-    # length, place, logging and placement may change on a resume; fields on one side only are skipped
-    assert config_changes(saved, now) == ["algo.lr: 0.0001 -> 0.0002", "game.options.rounds: 1 -> 3",
-                                          "population.games_per_iteration: 12 -> 8"]
+    # length, place, logging and placement may change on a resume; config fields on one side only
+    # are skipped, a game option on one side only is not
+    assert config_changes(saved, now) == ["algo.lr: 0.0001 -> 0.0002", "game.options.critic: (unset) -> True",
+                                          "game.options.rounds: 1 -> 3", "population.games_per_iteration: 12 -> 8"]
     assert config_changes(saved, saved) == []
+
+
+def test_a_game_option_at_its_default_is_no_change_but_another_value_is(tmp_path):
+    import yaml
+
+    from coevo.checkpoint import config_conflict
+
+    cfg = load_config(["experiment=spc", "model=tiny"]).model_dump()
+    saved = yaml.safe_load(yaml.safe_dump(cfg))
+    del saved["game"]["options"]["verdict_order"]  # a run made before the option existed
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert cfg["game"]["options"]["verdict_order"] == "random"  # the option's default
+    assert config_conflict(tmp_path, cfg) == []
+    cfg["game"]["options"]["verdict_order"] = "correct_first"
+    assert config_conflict(tmp_path, cfg) == ["game.options.verdict_order: 'random' -> 'correct_first'"]
+    assert config_conflict(tmp_path / "nothing", cfg) == []
