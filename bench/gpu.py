@@ -36,8 +36,9 @@ MODELS = {  # published shapes (config.json); only the shapes matter
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 
 
-def build(size: str, folder: Path, dtype: torch.dtype) -> tuple[str, int]:
-    """A random model of `size`'s shape saved in `folder` with the tiny tokenizer; (path, params)."""
+def build(size: str, folder: Path, dtype: torch.dtype, device: str) -> tuple[str, int]:
+    """A random model of `size`'s shape saved in `folder` with the tiny tokenizer; (path, params).
+    Its weights are drawn on `device`: drawing 1.5B of them on the CPU would cost device minutes."""
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     from coevo.models.tiny import build_tokenizer
@@ -45,10 +46,13 @@ def build(size: str, folder: Path, dtype: torch.dtype) -> tuple[str, int]:
     config = Qwen2Config(**MODELS[size], max_position_embeddings=4096, bos_token_id=1, eos_token_id=2,
                          pad_token_id=0)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     model.save_pretrained(folder)
     build_tokenizer().save_pretrained(folder)
-    return str(folder), sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for p in model.parameters())
+    del model
+    return str(folder), params
 
 
 def sync(device: str) -> None:
@@ -56,13 +60,13 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def generation(path: str, device: str, dtype: str, adapters: int, batch: int, new_tokens: int) -> float:
-    """Tokens/s of one batch: `batch` rows of 64 random prompt tokens, `new_tokens` each."""
-    from coevo.models.hf import HFPolicies
+def generation(policies, device: str, batch: int, new_tokens: int) -> float:
+    """Tokens/s of one batch: `batch` rows of 64 random prompt tokens, `new_tokens` each, the rows
+    spread over the policies' adapters."""
     from coevo.models.sampling import sample
 
-    agents = [f"agent_{i}" for i in range(adapters)]
-    policies = HFPolicies(path, agents, LORA, dtype=dtype, device=device)
+    agents = policies.lora.agents
+    adapters = len(agents)
     vocab = policies.model.config.vocab_size
     gen = torch.Generator().manual_seed(batch)
     prompts = [torch.randint(3, vocab, (64,), generator=gen).tolist() for _ in range(batch)]
@@ -122,6 +126,8 @@ def main(argv: list[str] | None = None) -> str:
     dtype = "float32" if args.smoke else "bfloat16"
     sizes, batches = (["smoke"], [1, 4]) if args.smoke else (args.sizes, args.batches)
     new_tokens, prompt, completion, turns = (4, 16, 8, 8) if args.smoke else (args.new_tokens, 256, 128, 32)
+    from coevo.models.hf import HFPolicies
+
     what = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     lines: list[str] = []
 
@@ -134,12 +140,16 @@ def main(argv: list[str] | None = None) -> str:
         emit(line)
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:
-            path, params = build(size, Path(folder), getattr(torch, dtype))
+            path, params = build(size, Path(folder), getattr(torch, dtype), device)
             for adapters in (1, 4):
+                policies = HFPolicies(path, [f"agent_{i}" for i in range(adapters)], LORA, dtype=dtype, device=device)
                 for batch in batches:
-                    tps = generation(path, device, dtype, adapters, batch, new_tokens)
+                    tps = generation(policies, device, batch, new_tokens)
                     mfu = tps * 2 * params / (args.peak_tflops * 1e12)
                     emit(f"| {size} | {params / 1e9:.2f} B | generate | {batch} | {adapters} | {tps:.0f} | {mfu:.2%} |")
+                del policies
+                if device == "cuda":
+                    torch.cuda.empty_cache()
             tps = learner(path, device, dtype, turns, prompt, completion)
             mfu = tps * 4 * params / (args.peak_tflops * 1e12)
             emit(f"| {size} | {params / 1e9:.2f} B | learner step ({turns} x ({prompt} + {completion}) tokens) "
