@@ -4,6 +4,7 @@
     python bench/iteration.py --before a57533a         # the same iteration on that commit, then here
     python bench/iteration.py -- model=tiny population.games_per_iteration=4   # any train overrides
     python bench/iteration.py --before a57533a --also "model.rollout_dtype=bfloat16 model.autocast=true"
+    python bench/iteration.py --before a57533a --repeats 2   # each side twice, taking turns; medians
 
 Each side runs `coevo train` (iterations=1, wandb off) in its own process, with the side's code
 first on PYTHONPATH (`--before` checks the commit out into a temporary git worktree). It prints
@@ -15,6 +16,7 @@ what they lack is shown as "-".
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,34 +73,52 @@ def phase_seconds(r: dict) -> dict[str, float | None]:
     return out
 
 
+def median_of(rows: list[dict]) -> dict:
+    """Each key's median over the runs of a side (None where a run lacks it, as older commits do)."""
+    out = {}
+    for key in rows[0]:
+        vals = [r.get(key) for r in rows]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+        out[key] = statistics.median(vals) if numeric else vals[0]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", help="a commit to run the same iteration on first")
     ap.add_argument("--also", metavar="OVERRIDES",
                     help='this tree once more with these extra overrides, e.g. "model.rollout_dtype=bfloat16"')
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="run the sides this many times, taking turns; the table shows each side's medians")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     if args.child:
         return child(args.overrides, args.child)
 
-    sides: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {}
     worktree = None
     try:
+        plan = []  # (side, tree, overrides)
         if args.before:
             worktree = Path(tempfile.mkdtemp(prefix="coevo-before-"))
             subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), args.before],
                            check=True, capture_output=True)
-            sides[f"before ({args.before})"] = run_side(worktree, args.overrides)
-        sides["this tree"] = run_side(REPO, args.overrides)
+            plan.append((f"before ({args.before})", worktree, args.overrides))
+        plan.append(("this tree", REPO, args.overrides))
         if args.also:
-            sides["this tree, --also"] = run_side(REPO, [*args.overrides, *args.also.split()])
+            plan.append(("this tree, --also", REPO, [*args.overrides, *args.also.split()]))
+        # taking turns, so that a slow spell of a shared machine falls on every side alike
+        for _ in range(args.repeats):
+            for name, tree, overrides in plan:
+                runs.setdefault(name, []).append(run_side(tree, overrides))
     finally:
         if worktree is not None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
 
-    names = list(sides)
-    table = {n: phase_seconds(r) for n, r in sides.items()}
+    names = list(runs)
+    sides = {n: median_of(rs) for n, rs in runs.items()}
+    table = {n: median_of([phase_seconds(r) for r in rs]) for n, rs in runs.items()}
     print(f"one iteration of: experiment=comas {' '.join(args.overrides)}" +
           (f"   (--also: {args.also})" if args.also else ""))
     # ratios: the first side's seconds over each other side's (> 1: faster than the first)
@@ -114,6 +134,9 @@ def main():
                        ("perf/tokens_per_s", "generate tokens/s")]:
         vals = [sides[n].get(key) for n in names]
         print(f"{label:<40}" + "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals))
+    if args.repeats > 1:
+        print(f"medians of {args.repeats} runs a side; iteration seconds of each run: " + "; ".join(
+            f"{n} " + ", ".join(f"{phase_seconds(r)['iteration']:.1f}" for r in runs[n]) for n in names))
     it = [table[n]["iteration"] for n in names]
     tok = [sides[n]["rollout/completion_tokens"] for n in names]
     for n, i, t in list(zip(names, it, tok))[1:]:
