@@ -13,8 +13,9 @@ A README command that fails is a failing test. Two levels:
     experiment reads the run's own config, so it only gets the eval sizes); `smollm2-135m` is
     fetched as `tiny` (the real fetch is the slow test in test_models_store.py);
   - `/tmp/...` paths go to the test's temporary folder;
-  - `experiments/<study>` is a copy of the shipped study with the same small sizes and seed 0 (spc
-    and rlccf, which only `--compare` reads, have no runs here: the table names them as not run);
+  - `experiments/<study>` is a copy of the shipped study, its own seeds (a README command may pick
+    one) and the same small sizes (spc and rlccf, which only `--compare` reads, have no runs here:
+    the table names them as not run);
   - `../shared/...` (the GSM8K files beside the checkout) is linked in where this checkout has it;
     elsewhere that one command is skipped with the reason printed.
   A `coevo --help` example that is also a README command runs once. `make ...` lines are not run
@@ -96,7 +97,6 @@ def small_study(name: str, workdir: Path) -> None:
     study = yaml.safe_load((ROOT / "experiments" / name / "study.yaml").read_text())
     keys = {w.split("=", 1)[0] for w in study["base"]}
     study["base"] += [f"{k}={v}" for k, v in SMALL.items() if k not in keys and not k.startswith("tournament")]
-    study["seeds"] = [0]
     (workdir / "experiments" / name).mkdir(parents=True)
     (workdir / "experiments" / name / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
 
