@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 DRIVER = "driver.json"
 ADAPTER_FILE = "adapter.safetensors"  # an agent's (or a league snapshot's) LoRA weights, peft's keys
@@ -27,33 +26,6 @@ def checkpoint_root(run_dir: Path) -> Path:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     done = sorted(p for p in checkpoint_root(run_dir).glob("iter_*") if (p / DRIVER).exists())
     return done[-1] if done else None
-
-
-def config_conflict(run_dir: Path, now: dict) -> list[str]:
-    """How the config `now` (a model_dump) differs from the one the run in `run_dir` was made with
-    (its config.yaml; `coevo.config.config_changes`), or [] where there is nothing to compare. Both
-    are compared as YAML gives them back, with the game's options filled in with its defaults: an
-    option a newer game added, at its default, is not a change."""
-    from coevo.config import config_changes
-
-    saved_file = run_dir / "config.yaml"
-    if not saved_file.is_file():
-        return []
-    saved, now = yaml.safe_load(saved_file.read_text()) or {}, yaml.safe_load(yaml.safe_dump(now))
-    for cfg in (saved, now):
-        game = cfg.get("game") or {}
-        game["options"] = _with_defaults(game.get("name"), game.get("options") or {})
-    return config_changes(saved, now)
-
-
-def _with_defaults(game: str | None, options: dict) -> dict:
-    import games
-
-    spec = games.GAMES.get(game)
-    try:
-        return yaml.safe_load(yaml.safe_dump(spec.Options(**options).model_dump(mode="json")))
-    except Exception:  # an unknown game or an option it no longer has: compared as written
-        return options
 
 
 def save_checkpoint(run_dir: Path, iteration: int, learners: dict, extra: dict, keep: int) -> Path:

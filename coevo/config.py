@@ -481,34 +481,3 @@ def validate(raw: dict[str, Any]) -> Config:
     except ValidationError as e:
         raise ConfigError("invalid config: " + _pydantic_lines(e)) from None
 
-
-# What may differ between a run's parts (a resume) without making it another run: how long it
-# goes on, where it writes and logs, where its actors are placed, and memory-only settings. Anything
-# else changes what is trained or measured, so the result would be of neither config. (Placement can
-# still move numbers: with model.device=auto, an actor that moves onto a GPU computes in bfloat16.)
-RESUMABLE = {"iterations", "run_dir", "resume", "checkpoint_every", "keep_checkpoints", "threads", "logger",
-             "ray", "tournament", "out_dir", "sweep_dir", "population.learner_num_cpus",
-             "population.learner_num_gpus", "population.learner_resources", "population.learner_strategy",
-             "population.rollout_num_gpus", "population.rollout_resources", "population.rollout_per_base",
-             "population.parallel_learners", "model.gradient_checkpointing", "model.vllm_gpu_memory"}
-# Settings whose keys are free (a game's options, an arbiter's params, agents' own models): a key
-# only one side has is a setting added or dropped, so it counts.
-FREE_KEYS = {"game.options", "arbiter.params", "population.models"}
-_UNSET = "(unset)"
-
-
-def config_changes(saved: dict[str, Any], now: dict[str, Any], prefix: str = "", free: bool = False) -> list[str]:
-    """`key: old -> new` for every setting of `now` that differs from a run's `saved` config.yaml,
-    except the RESUMABLE ones. Outside FREE_KEYS a key only one side has is skipped: a config field
-    added or dropped since the run was made is a change of coevo, not of the run's settings."""
-    out = []
-    for key in sorted(saved.keys() | now.keys() if free else saved.keys() & now.keys(), key=str):
-        path = f"{prefix}{key}"
-        if path in RESUMABLE:
-            continue
-        old, new = saved.get(key, _UNSET), now.get(key, _UNSET)
-        if isinstance(old, dict) and isinstance(new, dict):
-            out += config_changes(old, new, path + ".", free or path in FREE_KEYS)
-        elif old != new:
-            out.append(f"{path}: {old if old is _UNSET else repr(old)} -> {new if new is _UNSET else repr(new)}")
-    return sorted(out)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 import games
 from coevo.arbiters import make_arbiter
-from coevo.checkpoint import ADAPTER_FILE, config_conflict, latest_checkpoint, load_driver_state, save_checkpoint
+from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint, load_driver_state, save_checkpoint
 from coevo.config import Config, ConfigError, check_machine
 from coevo.evaluate import eval_context, heldout_tasks
 from coevo.inner_loop import InnerLoop
@@ -34,6 +34,7 @@ from coevo.models.store import resolve_model
 from coevo.placement import check_resources, learner_options, rollout_options
 from coevo.remote import died
 from coevo.remote import get as remote_get
+from coevo.resume import config_conflict
 from coevo.rollout import plan_games
 from coevo.rollout_worker import RolloutActor
 from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after

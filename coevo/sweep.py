@@ -8,7 +8,7 @@ one starts. Job k of the sweep runs in `<sweep_dir>/<k>_<its swept overrides>`; 
 (`sweep_dir=...`, default `runs/sweeps/<experiment>`) gets `sweep.yaml` listing every job. A job
 whose run dir already holds its last iteration is skipped, and one with a checkpoint resumes, so a
 killed sweep continues where it stopped; a run dir that holds a run made with other settings
-(`coevo.config.config_changes`) stops the sweep before anything runs. The jobs share one Ray
+(coevo/resume.py) stops the sweep before anything runs. The jobs share one Ray
 session (started once, or the cluster of `ray.address`).
 """
 from __future__ import annotations
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from coevo.checkpoint import config_conflict, latest_checkpoint
+from coevo.checkpoint import latest_checkpoint
 from coevo.compose import load_config
 from coevo.config import Config, ConfigError
+from coevo.resume import config_conflict
 from coevo.tracking import METRICS, read_jsonl
 
 SWEEP_FILE = "sweep.yaml"

@@ -163,7 +163,7 @@ def test_a_bad_eval_task_file_stops_before_start(tmp_path, content, expected):
 
 
 def test_config_changes_name_what_changes_the_run_and_nothing_else():
-    from coevo.config import config_changes
+    from coevo.resume import config_changes
 
     saved = {"seed": 0, "iterations": 3, "run_dir": "/a", "logger": {"wandb": "offline"},
              "algo": {"lr": 1e-4, "clip_eps": 0.2}, "game": {"options": {"rounds": 1}},
@@ -181,7 +181,7 @@ def test_config_changes_name_what_changes_the_run_and_nothing_else():
 def test_a_game_option_at_its_default_is_no_change_but_another_value_is(tmp_path):
     import yaml
 
-    from coevo.checkpoint import config_conflict
+    from coevo.resume import config_conflict
 
     cfg = load_config(["experiment=spc", "model=tiny"]).model_dump()
     saved = yaml.safe_load(yaml.safe_dump(cfg))
