@@ -3,6 +3,7 @@
     flock /tmp/coevo-bench.lock python bench/learner.py [--turns 12] [--hf-full-logits]
     flock /tmp/coevo-bench.lock python bench/learner.py --part parallel [--learners 3 --turns 4]
     flock /tmp/coevo-bench.lock python bench/learner.py --part memory
+    flock /tmp/coevo-bench.lock python bench/learner.py --part mask
 
 The batch looks like one agent's turns of a comas iteration: prompts of 150-400 tokens and
 completions of 8-96, cut from real text (GSM8K questions). Every timed line computes the same
@@ -17,6 +18,8 @@ batching. Lines:
 - the padded share of computed positions, length-sorted vs arrival order;
 - (--part parallel) K learners stepping at once as Ray actors (cores // K threads each, as
   `coevo train` gives them) vs the same steps one after another in one process with every thread;
+- (--part mask) the same forward and backward with and without a padding mask (right padding needs
+  none in a causal model): seconds, ratio, loss and gradient differences;
 - (--part memory) one `Learner.step` per setting (micro-batch, gradient checkpointing), each in a
   fresh process: seconds and peak RSS, the numbers behind the SmolLM2 config's choice.
 Gradient checkpointing follows configs/model/<model>.yaml; plain and coevo are timed with it off too.
@@ -95,12 +98,16 @@ def right_padded(chunk, pad_id):
     return ids, attention
 
 
-def plain_step(model, chunks, pad_id, full_logits: bool) -> None:
-    """Forward + backward of a token-mean NLL over the completions, no coevo code involved."""
+def plain_step(model, chunks, pad_id, full_logits: bool, padding_mask: bool = True) -> tuple[float, torch.Tensor]:
+    """Forward + backward of a token-mean NLL over the completions, no coevo code involved. Returns
+    the loss and the flattened gradient. padding_mask=False leaves the right padding to causal
+    attention, as coevo's `completion_logprobs` does."""
     n_tokens = sum(len(t.completion_ids) for chunk in chunks for t in chunk)
     base = model.get_base_model()
+    total = 0.0
     for chunk in chunks:
         ids, attention = right_padded(chunk, pad_id)
+        attention = attention if padding_mask else None
         labels = torch.full_like(ids, -100)
         for i, t in enumerate(chunk):
             labels[i, len(t.prompt_ids):len(t.prompt_ids) + len(t.completion_ids)] = torch.tensor(t.completion_ids)
@@ -111,8 +118,12 @@ def plain_step(model, chunks, pad_id, full_logits: bool) -> None:
             keep = labels[:, 1:] != -100
             logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float() / TEMPERATURE
             loss = torch.nn.functional.cross_entropy(logits, labels[:, 1:][keep])
-        (loss * int((labels != -100).sum()) / n_tokens).backward()
+        loss = loss * int((labels != -100).sum()) / n_tokens
+        loss.backward()
+        total += loss.item()
+    grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
     model.zero_grad(set_to_none=True)
+    return total, grad
 
 
 class _Accelerator:
@@ -184,8 +195,9 @@ def row(what, seconds, n_tokens, n_positions, reference):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["step", "parallel", "memory"], default="step",
-                    help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn")
+    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask"], default="step",
+                    help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn; "
+                         "mask: right-padded rows with a padding mask vs causal attention alone")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--turns", type=int, default=12, help="turns per learner (comas: about 12 per agent)")
     ap.add_argument("--micro-batch", type=int, default=2, help="the algo configs use 2")
@@ -211,6 +223,8 @@ def main():
           f"gradient checkpointing in {cfg_path.name}: {bool(model_cfg.get('gradient_checkpointing'))}", flush=True)
     if args.part == "step":
         compare_step(args, learner, tokenizer, bool(model_cfg.get("gradient_checkpointing")))
+    elif args.part == "mask":
+        mask_or_causal(args, learner, tokenizer)
     elif args.part == "memory":
         turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
         seconds, _ = timed(lambda: learner.step(turns))
@@ -272,6 +286,33 @@ def compare_step(args, learner, tokenizer, ckpt):
           f"|diff| {abs(coevo_loss - trl_loss):.1e} (target <= 1e-5)")
     print(f"pad share of computed positions: length-sorted {pad_sorted:.3f}  arrival order {pad_arrival:.3f}  "
           f"({1 - (1 - pad_arrival) / (1 - pad_sorted):.0%} fewer positions computed)", flush=True)
+
+
+def mask_or_causal(args, learner, tokenizer, repeats: int = 2):
+    """Right-padded micro-batches forward and backward with a padding mask (HF then builds a 4-D mask
+    and attention computes every block) vs none (attention's causal path skips the blocks above the
+    diagonal; no real token sees a pad, which all come after it). Same loss, same gradient."""
+    turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
+    learner.step(turns[:2])  # the adapter leaves its zero init, so its gradient path does something
+    chunks = micro_batches(turns, args.micro_batch)
+    learner.model.train()
+    plain_step(learner.model, chunks[:1], learner.pad_id, False)  # warm-up
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    results = {}
+    for _ in range(repeats):  # the two sides take turns
+        for mask in (True, False):
+            s, results[mask] = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, False, mask))
+            seconds[mask].append(s)
+    (loss_m, grad_m), (loss_c, grad_c) = results[True], results[False]
+    positions = sum(len(t.prompt_ids) + len(t.completion_ids) for t in turns)
+    print(f"{len(turns)} turns ({positions} positions), micro-batch {args.micro_batch}, forward + backward, "
+          f"{repeats} runs a side taking turns")
+    for mask in (True, False):
+        what = "padding mask (4-D mask, every block)" if mask else "no mask (causal path): coevo"
+        print(f"{what:<40} " + "  ".join(f"{s:6.2f} s" for s in seconds[mask]))
+    print(f"time with mask / without (best of each): {min(seconds[True]) / min(seconds[False]):.2f}x   "
+          f"|loss diff| {abs(loss_m - loss_c):.1e}   gradient relative diff "
+          f"{float((grad_m - grad_c).norm() / grad_m.norm()):.1e}", flush=True)
 
 
 def parallel_learners(args, path, model_cfg, algo, learner, tokenizer):

@@ -1,0 +1,71 @@
+"""completion_logprobs scores each row of a ragged, right-padded batch as if it were alone.
+
+It passes no padding mask (causal attention keeps the pads, which all come after a row's real
+tokens, out of every scored position), so these tests are what shows that is safe: values and
+gradients equal the unpadded row's, whatever token fills the padding.
+"""
+import torch
+
+from coevo.learners.learner import Learner
+from coevo.models.logprobs import completion_logprobs
+from tests.test_learner import ALGO, MODEL_CFG
+
+# (prompt, completion) lengths: the longest row is padded by nothing, the others by 4-27 tokens
+LENGTHS = [(30, 9), (5, 2), (12, 1), (3, 14)]
+
+
+def learner_with_a_live_adapter(path):
+    """A peft model whose LoRA B is not zero, so the adapter path changes the logprobs."""
+    learner = Learner("agent_0", path, MODEL_CFG, ALGO, temperature=1.0, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in learner.model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+    return learner
+
+
+def rows(learner):
+    gen = torch.Generator().manual_seed(0)
+    vocab = learner.model.get_base_model().config.vocab_size
+    ids = [torch.randint(3, vocab, (p + c,), generator=gen).tolist() for p, c in LENGTHS]
+    return [x[:p] for x, (p, _) in zip(ids, LENGTHS)], [x[p:] for x, (p, _) in zip(ids, LENGTHS)]
+
+
+def lora_grad(learner):
+    grad = torch.cat([p.grad.flatten() for p in learner.params])
+    learner.model.zero_grad(set_to_none=True)
+    return grad
+
+
+def test_a_ragged_batch_scores_every_row_as_if_alone(tiny_model_path):
+    learner = learner_with_a_live_adapter(tiny_model_path)
+    prompts, completions = rows(learner)
+    batch, mask = completion_logprobs(learner.model, prompts, completions, temperature=0.7, pad_id=0)
+    assert mask.sum(1).tolist() == [c for _, c in LENGTHS]
+    for i, (p, c) in enumerate(zip(prompts, completions)):
+        alone, _ = completion_logprobs(learner.model, [p], [c], temperature=0.7, pad_id=0)
+        torch.testing.assert_close(batch[i, :len(c)], alone[0], atol=1e-5, rtol=0)
+        assert (batch[i, len(c):] == 0).all()  # past the row's end: nothing
+
+
+def test_the_padding_token_changes_neither_values_nor_gradients(tiny_model_path):
+    learner = learner_with_a_live_adapter(tiny_model_path)
+    prompts, completions = rows(learner)
+    results = []
+    for pad_id in (0, 7):  # 7 is an ordinary token: were pads attended to, it would show
+        logprobs, mask = completion_logprobs(learner.model, prompts, completions, temperature=1.0, pad_id=pad_id)
+        logprobs[mask].sum().backward()
+        results.append((logprobs.detach(), lora_grad(learner)))
+    (values_0, grad_0), (values_7, grad_7) = results
+    assert torch.equal(values_0, values_7)
+    torch.testing.assert_close(grad_0, grad_7, atol=1e-6, rtol=1e-5)
+
+    # and the batch's gradient is the sum of the rows' gradients taken one at a time
+    alone = torch.zeros_like(grad_0)
+    for p, c in zip(prompts, completions):
+        logprobs, mask = completion_logprobs(learner.model, [p], [c], temperature=1.0, pad_id=0)
+        logprobs[mask].sum().backward()
+        alone += lora_grad(learner)
+    assert grad_0.abs().max() > 0
+    torch.testing.assert_close(grad_0, alone, atol=1e-5, rtol=1e-4)
