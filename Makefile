@@ -51,6 +51,8 @@ bench: install
 	$(BIN)/python bench/prefill.py
 	$(BIN)/python bench/learner.py
 	$(BIN)/python bench/learner.py --part parallel
+	$(BIN)/python bench/learner.py --part memory
+	$(BIN)/python bench/learner.py --part mask
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/iteration.py
 	$(BIN)/python bench/rollout_batching.py

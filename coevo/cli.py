@@ -102,7 +102,8 @@ def cmd_games(args) -> int:
     for module in args.module or []:  # a user's game file or module registers its games on import
         games.import_game_module(module)
     for gid, spec in sorted(games.GAMES.items()):
-        print(f"{gid:<18} roles: {', '.join(spec.roles):<32} {spec.summary}")
+        scripted = f"  (scripted players: {', '.join(sorted(spec.players))})" if spec.players else ""
+        print(f"{gid:<18} roles: {', '.join(spec.roles):<32} {spec.summary}{scripted}")
     return 0
 
 

@@ -40,7 +40,7 @@ class ModelConfig(Strict):
     vllm_gpu_memory: float = Field(0.8, gt=0.0, le=1.0)  # backend=vllm: the share of its GPU the engine takes
     device: Literal["cpu", "cuda", "auto"] = "auto"
     # auto: bfloat16 on CUDA, float32 on CPU. On a CPU without native bf16 (AVX2 only) bf16 is slower:
-    # measured here, generation 21 vs 41 tokens/s and a learner step 20x slower under bf16 autocast.
+    # `bench/cpu_dtype.py` printed bf16/fp32 generation throughput 0.69x and learner step time 25.5x there.
     rollout_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     learner_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     autocast: bool | Literal["auto"] = "auto"  # learner forward under bf16 autocast; auto = on CUDA only
@@ -187,7 +187,8 @@ class TrainSchedule(Strict):
 
     # every: all roles every iteration; alternate: `roles` take turns, `block` iterations each
     # (SPC's alternating rounds: roles=[sneaky, critic]); a role not in `roles` never trains
-    # (a frozen-opponent arm: roles=[critic])
+    # (a frozen-opponent arm: mode=alternate roles=[critic]). `roles` with mode=every is refused:
+    # every role would train, whatever the list says
     mode: Literal["every", "alternate"] = "every"
     block: int = Field(1, ge=1)
     roles: list[str] = Field(default_factory=list)
@@ -425,6 +426,10 @@ class Config(Strict):
         if unknown:
             raise ValueError(f"eval.measures: {unknown} unknown for {self.game.name}; measures: {sorted(known)}")
         schedule = self.population.train_schedule
+        if schedule.mode == "every" and schedule.roles:
+            raise ValueError(f"population.train_schedule.roles: {schedule.roles} has no effect with mode=every "
+                             f"(every role trains every iteration); to train only these roles, in turns, "
+                             f"set population.train_schedule.mode=alternate")
         if schedule.mode == "alternate" and not schedule.roles:
             raise ValueError(f"population.train_schedule.roles: name the roles that take turns, e.g. {list(roles)}")
         not_roles = [r for r in schedule.roles if r not in roles]

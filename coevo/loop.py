@@ -157,9 +157,16 @@ def load_snapshots(ckpt: Path, league: League) -> dict:
 def start_ray(cfg: Config) -> bool:
     """Start a local Ray (`ray.num_cpus` cores), or join the cluster at `ray.address` and say which
     one; True when this call started it (the caller shuts it down). Nothing is written before."""
-    if ray.is_initialized():
-        return False
     address = cfg.ray.address
+    try:
+        if address and ":" in address and not address.startswith("ray://"):  # Ray itself would retry for minutes
+            host, _, port = address.rpartition(":")
+            socket.create_connection((host, int(port)), timeout=5).close()
+    except (ValueError, OSError) as e:
+        raise _no_cluster(address, e) from None
+    if ray.is_initialized():  # a notebook, a sweep, a test session: the Ray this process already has
+        _check_running_ray(address)
+        return False
     if not address:
         ray.init(num_cpus=cfg.ray.num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
@@ -168,17 +175,29 @@ def start_ray(cfg: Config) -> bool:
         print(f"ray.num_cpus={cfg.ray.num_cpus} is ignored: joining the cluster at ray.address={address} uses "
               "its own resources")
     try:
-        if ":" in address and not address.startswith("ray://"):  # host:port: Ray itself would retry for minutes
-            host, _, port = address.rpartition(":")
-            socket.create_connection((host, int(port)), timeout=5).close()
         ctx = ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, OSError) as e:
-        raise ConfigError(f"ray.address={address}: no Ray cluster to join ({str(e).splitlines()[0]}); start one "
-                          "with `ray start --head`, or leave ray.address unset for a local Ray") from None
+        raise _no_cluster(address, e) from None
     res = ray.cluster_resources()
     print(f"joined the Ray cluster at {ctx.address_info.get('gcs_address', address)}: {len(ray.nodes())} nodes, "
           f"{res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
     return True
+
+
+def _no_cluster(address: str, error: Exception) -> ConfigError:
+    return ConfigError(f"ray.address={address}: no Ray cluster to join ({str(error).splitlines()[0]}); start one "
+                       "with `ray start --head`, or leave ray.address unset for a local Ray")
+
+
+def _check_running_ray(address: str | None) -> None:
+    """`ray.address` names a cluster, but this process is already connected to a Ray: it goes on
+    with that one, and says so where the two addresses differ (a host name and the node's IP may
+    name the same cluster, so that is not an error; an address with nothing behind it failed before)."""
+    if not address or address == "auto" or address.startswith("ray://"):
+        return
+    running = ray.get_runtime_context().gcs_address
+    if address != running:
+        print(f"ray.address={address}: this process is already connected to the Ray at {running}; using that one")
 
 
 def train(cfg: Config, progress: bool = True) -> Path:

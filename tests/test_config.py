@@ -131,6 +131,16 @@ def test_hostile_settings_are_one_line_and_write_nothing(tmp_path, capsys, monke
     assert not run_dir.exists()
 
 
+@pytest.mark.usefixtures("local_ray")
+def test_an_address_with_no_cluster_is_refused_even_when_this_process_has_a_ray(tmp_path, capsys):
+    # a notebook (or a test session) already runs Ray: an address with nothing behind it is still
+    # an error, not silently replaced by the Ray at hand
+    run_dir = tmp_path / "run"
+    assert main(["train", "model=tiny", "ray.address=127.0.0.1:1", f"run_dir={run_dir}"]) == 2
+    assert "ray.address=127.0.0.1:1: no Ray cluster to join" in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
 def test_a_run_dir_that_is_a_file_or_not_writable(tmp_path, capsys, monkeypatch):
     import os
 

@@ -139,6 +139,9 @@ def test_a_users_game_module_imported_twice_and_listed(tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         listed = {line.split()[0] for line in out.stdout.splitlines()}
         assert {"my_comas_v0", "comas_v0", "spc_v0"} <= listed
+        # a tournament's `scripted:NAME` players are listed with their game
+        ttt = next(line for line in out.stdout.splitlines() if line.startswith("tictactoe_v0"))
+        assert "scripted players: illegal, minimax, random" in ttt
 
 
 def test_the_kit_catches_garbage_that_silently_ends_a_game(monkeypatch):

@@ -190,3 +190,28 @@ def test_rollout_correction_weights_tokens_by_the_truncated_ratio(tiny_model_pat
     expected = (n[0] * 2.0 + n[1] * math.exp(-1.0) + n[2] + n[3]) / sum(n)
     assert metrics["learner/agent_0/tis_weight_mean"] == pytest.approx(expected, rel=1e-4)
     assert metrics["learner/agent_0/rollout_logprob_gap"] == pytest.approx((n[0] + n[1]) / sum(n), rel=1e-4)
+
+
+def test_rollout_correction_update_is_the_plain_update_with_each_token_weighted(tiny_model_path):
+    """The weights reach the loss, not only the metric: under SGD, a tis step on turns whose rollout
+    logprobs are off by +-1 nat equals a plain step on the unshifted turns with each turn's
+    advantage times its weight (min(e, cap 2) = 2 and 1/e). It also fails if the ratio's denominator
+    were the rollout's logprobs instead of the learner's (the ratio e would be clipped)."""
+    algo = {**ALGO, "advantage": "none", "max_grad_norm": 1e9}  # advantage = reward; no clipping of the norm
+    tis = Learner("agent_0", tiny_model_path, MODEL_CFG, {**algo, "rollout_correction": "tis", "tis_cap": 2.0},
+                  temperature=1.0, seed=0)
+    plain = Learner("agent_0", tiny_model_path, MODEL_CFG, algo, temperature=1.0, seed=0)
+    for learner in (tis, plain):
+        learner.optimizer = torch.optim.SGD(learner.params, lr=1.0)
+    turns = ragged_turns(tis, LENGTHS, [1.0, -1.0, 0.5, -0.5])
+    shifted, weighted = copy.deepcopy(turns), copy.deepcopy(turns)
+    shifted[0].logprobs = [x - 1.0 for x in turns[0].logprobs]  # weight min(e, 2) = 2
+    shifted[1].logprobs = [x + 1.0 for x in turns[1].logprobs]  # weight 1/e
+    weighted[0].reward *= 2.0
+    weighted[1].reward *= math.exp(-1.0)
+    init = tis.adapter()
+    tis.step(shifted)
+    plain.step(weighted)
+    a, b = tis.adapter(), plain.adapter()
+    assert any(not torch.allclose(a[k], init[k], atol=1e-4) for k in a)  # it moved, well beyond the tolerance
+    assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)

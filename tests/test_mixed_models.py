@@ -45,7 +45,7 @@ def test_each_row_is_generated_on_its_agents_base():
              3: wide.generate(["agent_1"], [prompts[3]], 6, greedy=True)[0]}
     for i, out in enumerate(mixed):
         assert out.completion_ids == alone[i].completion_ids and out.text == alone[i].text, i
-    assert [len(o.completion_ids) for o in mixed][1:] <= [10, 8, 6]
+    assert all(len(o.completion_ids) <= limit for o, limit in zip(mixed, [12, 10, 8, 6]))  # row by row
     assert mixed[0].completion_ids != alone[1].completion_ids  # two bases really differ
 
 

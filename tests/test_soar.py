@@ -1,6 +1,7 @@
 """soar: the teacher's reward is the student's hard-set gain after inner learner steps; promotion at tau."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -189,12 +190,16 @@ def test_validity_share_by_hand():
     assert validity_share([]) == 0.0 and validity_share([(True, 0.3), (False, 0.3)]) == 0.0
 
 
-def test_the_hard_set_is_drawn_apart_from_the_heldout_split():
-    from games.tasks import make_task_source
-
-    arbiter = soar_arbiter(hard_tasks={"difficulty": 3})
+def test_the_hard_set_is_drawn_apart_from_the_heldout_split(tmp_path):
+    # a task file with a train and a test split (arithmetic tasks have no split: any overlap there
+    # would be chance), so a hard set drawn from the wrong split shows
+    for split, n in (("train", 12), ("test", 6)):
+        lines = [json.dumps({"question": f"{split} problem {i}: what is {i} + 1?", "answer": f"#### {i + 1}"})
+                 for i in range(n)]
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    arbiter = soar_arbiter(hard_tasks={"source": "jsonl", "path": str(tmp_path)})
     arbiter.bind(CountingInnerLoop())
     arbiter(episodes_of(ScriptedPolicies())[0])
-    hard = {t["question"] for t in arbiter.state_dict()["hard_set"]}
-    heldout = {t.question for seed in (0, 1, 2) for t in make_task_source({"difficulty": 3}).heldout(24, seed=seed)}
-    assert hard and not hard & heldout
+    hard = [t["question"] for t in arbiter.state_dict()["hard_set"]]
+    assert len(hard) == 4  # hard_size: the pool of 8 has more unsolved problems than that
+    assert all(q.startswith("train problem ") for q in hard), hard

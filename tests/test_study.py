@@ -141,6 +141,7 @@ def test_a_study_runs_its_arms_and_tabulates_them(tmp_path, capsys):
     # the ablation never penalises the scorer: its reward is 0, the full method's is not positive
     row = next(line for line in text.splitlines() if line.startswith("| scorer reward"))
     assert row.split("|")[3].strip() == "0.000 (n=1)"
+    assert float(row.split("|")[2].split()[0]) <= 0
     assert "- a metric comas never logs, full: none of its runs logs the metric" in text  # runs, but not this
     assert "| a metric comas never logs (`arbiter/mean_price`, mean) | - | - |" in text
     assert "The paper's figure goes here." in text and (study_dir / "eval_accuracy.png").is_file()
@@ -203,6 +204,9 @@ def test_train_schedule_names_the_games_roles():
                      "population.train_schedule.roles=[judge,critic]"])
     with pytest.raises(ConfigError, match="name the roles that take turns"):
         load_config(["experiment=spc", "population.train_schedule.mode=alternate"])
+    # a list of roles under mode=every would be ignored (every role trains): refused, naming the fix
+    with pytest.raises(ConfigError, match=r"train_schedule.roles: \['critic'\] has no effect with mode=every.*mode=alternate"):
+        load_config(["experiment=spc", "population.train_schedule.roles=[critic]"])
 
 
 @pytest.mark.usefixtures("local_ray")
