@@ -6,7 +6,6 @@ previous one.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import shutil
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from coevo.tracking import replace_file
 
 DRIVER = "driver.json"
 ADAPTER_FILE = "adapter.safetensors"  # an agent's (or a league snapshot's) LoRA weights, peft's keys
@@ -26,6 +27,11 @@ def checkpoint_root(run_dir: Path) -> Path:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     done = sorted(p for p in checkpoint_root(run_dir).glob("iter_*") if (p / DRIVER).exists())
     return done[-1] if done else None
+
+
+def checkpoint_iteration(ckpt: Path) -> int:
+    """The iteration a complete checkpoint holds (its driver.json)."""
+    return json.loads((ckpt / DRIVER).read_text())["iteration"]
 
 
 def save_checkpoint(run_dir: Path, iteration: int, learners: dict, extra: dict, keep: int) -> Path:
@@ -43,8 +49,7 @@ def save_checkpoint(run_dir: Path, iteration: int, learners: dict, extra: dict, 
     tmp.rename(final)
     # driver.json marks the checkpoint complete: written whole or not at all (a kill mid-write
     # must not leave a half file that counts)
-    (final / f"{DRIVER}.tmp").write_text(json.dumps({"iteration": iteration, **extra}))
-    os.replace(final / f"{DRIVER}.tmp", final / DRIVER)
+    replace_file(final / DRIVER, json.dumps({"iteration": iteration, **extra}).encode())
     for old in sorted(p for p in root.glob("iter_*") if (p / DRIVER).exists())[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -37,7 +37,7 @@ from coevo.remote import get as remote_get
 from coevo.resume import config_conflict
 from coevo.rollout import plan_games
 from coevo.rollout_worker import RolloutActor
-from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, truncate_after
+from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, replace_file, truncate_after
 
 LearnerActor = ray.remote(Learner)  # one per trainable agent (learner.py itself does without Ray)
 
@@ -77,7 +77,8 @@ def prepare_run_dir(cfg: Config) -> tuple[Path, Path | None]:
     if ckpt is None:  # a fresh start (also resume=true with nothing saved yet): no stale lines
         for name in (METRICS, TRANSCRIPTS):
             (run_dir / name).unlink(missing_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    # whole or not at all: a resume compares its settings with this file
+    replace_file(run_dir / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=False).encode())
     return run_dir, ckpt
 
 

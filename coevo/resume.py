@@ -55,10 +55,18 @@ def config_conflict(run_dir: Path, now: dict) -> list[str]:
     saved_file = run_dir / "config.yaml"
     if not saved_file.is_file():
         return []
-    saved, now = yaml.safe_load(saved_file.read_text()) or {}, yaml.safe_load(yaml.safe_dump(now))
+    try:
+        saved = yaml.safe_load(saved_file.read_text())
+    except yaml.YAMLError:
+        saved = None
+    if not isinstance(saved, dict):  # e.g. cut short by a kill (before it was written atomically), or by hand
+        return [f"{saved_file} is empty, cut short or not a mapping: the settings cannot be checked "
+                "(delete it to resume without the check)"]
+    now = yaml.safe_load(yaml.safe_dump(now))
     for cfg in (saved, now):
-        game = cfg.get("game") or {}
-        game["options"] = _with_defaults(game.get("name"), game.get("options") or {})
+        game = cfg.get("game")
+        if isinstance(game, dict):
+            game["options"] = _with_defaults(game.get("name"), game.get("options") or {})
     return config_changes(saved, now)
 
 

@@ -42,7 +42,7 @@ from matplotlib.ticker import MaxNLocator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coevo.config import ConfigError
-from coevo.sweep import SWEEP_FILE, run_sweep
+from coevo.sweep import SWEEP_FILE, finished, run_sweep
 from coevo.tracking import METRICS, metric_series, read_jsonl
 
 STUDY_FILE = "study.yaml"
@@ -149,11 +149,10 @@ def arm_runs(study_dir: Path, study: Study, arm: str) -> list[Run]:
     out = []
     for job in jobs:
         run = sweep / job["run_dir"]
-        rows = read_jsonl(run / METRICS)
         seed = next((int(o.split("=", 1)[1]) for o in job["overrides"] if o.startswith("seed=")), 0)
-        config = (yaml.safe_load((run / "config.yaml").read_text()) or {}) if rows else {}
-        if rows and rows[-1]["iteration"] >= config.get("iterations", 0):  # a run still in progress is left out
-            out.append(Run(seed, rows, config))
+        config = (yaml.safe_load((run / "config.yaml").read_text()) or {}) if (run / "config.yaml").is_file() else {}
+        if config and finished(run, config.get("iterations", 0)):  # a run still in progress is left out
+            out.append(Run(seed, read_jsonl(run / METRICS), config))
     return out
 
 

@@ -13,12 +13,13 @@ session (started once, or the cluster of `ray.address`).
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import yaml
 
-from coevo.checkpoint import latest_checkpoint
+from coevo.checkpoint import checkpoint_iteration, checkpoint_root, latest_checkpoint
 from coevo.compose import load_config
 from coevo.config import Config, ConfigError
 from coevo.resume import config_conflict
@@ -53,8 +54,20 @@ def job_dir_name(index: int, job: list[str], keys: list[str]) -> str:
 
 
 def finished(run_dir: Path, iterations: int) -> bool:
-    rows = read_jsonl(run_dir / METRICS)
-    return bool(rows) and rows[-1]["iteration"] >= iterations
+    """Has this job nothing left to do? Its metrics reached `iterations`, and, where the run keeps
+    checkpoints, the final one is complete: a kill while the last iteration was being saved leaves
+    its metrics row but not its checkpoint, and that job must resume (replaying the iteration), not
+    count as done. A run dir from git holds metrics but no checkpoints: its metrics decide."""
+    try:
+        rows = read_jsonl(run_dir / METRICS)
+    except json.JSONDecodeError:  # a half-written last row: killed mid-write, the resume drops it
+        return False
+    if not rows or rows[-1]["iteration"] < iterations:
+        return False
+    if not checkpoint_root(run_dir).exists():
+        return True
+    ckpt = latest_checkpoint(run_dir)
+    return ckpt is not None and checkpoint_iteration(ckpt) >= iterations
 
 
 def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config]]]:

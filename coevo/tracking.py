@@ -36,6 +36,13 @@ def metric_series(rows: list[dict], pattern: str) -> list[tuple[int, float]]:
     return out
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Write `path` whole or not at all: a kill mid-write leaves the old file (or none), never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def truncate_after(path: Path, iteration: int) -> None:
     """Keep only the lines of iterations <= `iteration` (the last checkpoint of a killed run), byte
     for byte. A last line cut short by the kill (no newline, not JSON) is dropped; the file is
@@ -49,9 +56,7 @@ def truncate_after(path: Path, iteration: int) -> None:
         except ValueError:
             lines.pop()  # half a line: the kill came mid-write
     kept = [line for line in lines if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in kept))
-    os.replace(tmp, path)
+    replace_file(path, b"".join(line if line.endswith(b"\n") else line + b"\n" for line in kept))
 
 
 def _clean(value):

@@ -202,3 +202,11 @@ def test_a_game_option_at_its_default_is_no_change_but_another_value_is(tmp_path
     cfg["game"]["options"]["verdict_order"] = "correct_first"
     assert config_conflict(tmp_path, cfg) == ["game.options.verdict_order: 'random' -> 'correct_first'"]
     assert config_conflict(tmp_path / "nothing", cfg) == []
+    # a saved config that cannot be read is a conflict that says so, not "nothing to compare"
+    for broken in ("", "game: [unclosed"):
+        (tmp_path / "config.yaml").write_text(broken)
+        (problem,) = config_conflict(tmp_path, cfg)
+        assert "config.yaml is empty, cut short or not a mapping" in problem, broken
+    (tmp_path / "config.yaml").write_text("game:\n  na")  # cut short, still YAML: its game differs
+    problems = config_conflict(tmp_path, cfg)
+    assert [p[:14] for p in problems] == ["game: 'na' -> "]

@@ -30,3 +30,25 @@ def test_bf16_generation_and_learner_step_on_cuda(tiny_model_path):
     # the learner's recomputation (fp32 weights, bf16 autocast) agrees with the bf16 sampler's
     # logprobs to about bf16 precision (a mean |gap| per token; logprobs here are about -6)
     assert metrics["learner/agent_0/rollout_logprob_gap"] < 0.1, metrics
+
+
+def test_a_cuda_learner_with_lora_dropout_repeats_its_step_after_a_load(tiny_model_path, tmp_path):
+    """LoRA dropout on a GPU draws its masks from the CUDA generator: a checkpoint keeps its state,
+    so a resumed step equals the uninterrupted one."""
+    lora = {**LORA, "dropout": 0.3}
+    pol = HFPolicies(tiny_model_path, ["agent_0"], lora, dtype="float32", device="cuda")
+    outs = pol.generate(["agent_0"] * 4, [f"What is {i} + 1?" for i in range(4)], max_new_tokens=8,
+                        temperature=1.0, seeds=[0, 1, 2, 3])
+    turns = [Turn("agent_0", "solver_0", "", o.text, o.prompt_ids, o.completion_ids, o.logprobs,
+                  reward=float(i % 2), group="g") for i, o in enumerate(outs)]
+    model_cfg = {"device": "cuda", "autocast": False, "learner_dtype": "float32", "lora": lora}
+    algo = {**AlgoConfig().model_dump(), "lr": 1e-2, "micro_batch_size": 2}
+    learner = Learner("agent_0", tiny_model_path, model_cfg, algo, temperature=1.0, seed=0)
+    learner.step(turns)  # B leaves zero, so dropout changes the gradient
+    learner.save(str(tmp_path / "ckpt"))
+    learner.step(turns)
+    straight = learner.adapter()
+    learner.load(str(tmp_path / "ckpt"))
+    learner.step(turns)
+    resumed = learner.adapter()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)

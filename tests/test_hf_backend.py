@@ -176,3 +176,19 @@ def test_prefix_is_prefilled_into_the_prompt(policies):
     assert policies.tokenizer.decode(prefilled[len(plain):]) == "<score>"
     out = policies.generate(["a0"], [PROMPTS[0]], max_new_tokens=4, greedy=True, prefixes=["<score>"])[0]
     assert out.prompt_ids == prefilled and len(out.completion_ids) == 4
+
+
+def test_a_turn_ends_at_the_models_own_end_of_turn_token(tiny_model_path):
+    """A chat model whose generation config names an end-of-turn token other than the tokenizer's
+    eos (Gemma's <end_of_turn>) stops there, with that token as its last, not at the token limit."""
+    pol = HFPolicies(tiny_model_path, ["a0"], LORA, dtype="float32", device="cpu")
+    sample = dict(max_new_tokens=8, temperature=1.0, seeds=[11, 12])  # a row's draws follow its seed alone
+    free = pol.generate(["a0"] * 2, PROMPTS[:2], **sample)
+    assert all(len(c.completion_ids) == 8 for c in free)
+    end = free[0].completion_ids[3]  # stands in for the model's end-of-turn token
+    pol.model.generation_config.eos_token_id = [pol.tokenizer.eos_token_id, end]
+    ended = pol.generate(["a0"] * 2, PROMPTS[:2], **sample)
+    for row, out in zip(free, ended):  # each row stops right after the first time it writes `end`
+        cut = row.completion_ids.index(end) + 1 if end in row.completion_ids else 8
+        assert out.completion_ids == row.completion_ids[:cut]
+    assert len(ended[0].completion_ids) <= 4

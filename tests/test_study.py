@@ -1,6 +1,7 @@
 """Sweeps with hydra's multirun syntax, and a study's analysis checked against its run dirs by hand."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import yaml
 from coevo.cli import main
 from coevo.config import ConfigError
 from coevo.study import Measure, measure
-from coevo.sweep import expand, job_dir_name, plan_sweep
+from coevo.sweep import expand, finished, job_dir_name, plan_sweep
 from coevo.tracking import read_jsonl
 
 
@@ -23,6 +24,28 @@ def test_sweeps_expand_with_hydras_syntax():
     assert len(expand(["seed=range(0,3)", "model=tiny"])) == 3
     assert job_dir_name(2, jobs[2], ["seed", "arbiter.params.scorer_reward"]) == \
         "2_seed=1,arbiter.params.scorer_reward=True"
+
+
+def test_a_job_is_finished_only_when_its_final_checkpoint_is_complete(tmp_path):
+    def run(name, last_row, checkpoints=(), partial=(), tail=""):
+        d = tmp_path / name
+        (d / "checkpoints").mkdir(parents=True) if checkpoints or partial else d.mkdir()
+        rows = "".join(json.dumps({"iteration": i}) + "\n" for i in range(last_row + 1))
+        (d / "metrics.jsonl").write_text(rows + tail)
+        for i in checkpoints:  # complete: driver.json written last
+            (d / "checkpoints" / f"iter_{i:06d}").mkdir()
+            (d / "checkpoints" / f"iter_{i:06d}" / "driver.json").write_text(json.dumps({"iteration": i}))
+        for i in partial:  # killed while saving
+            (d / "checkpoints" / f".tmp_iter_{i:06d}").mkdir()
+        return d
+
+    assert finished(run("done", 2, checkpoints=[1, 2]), iterations=2)
+    assert finished(run("from_git", 2), iterations=2)  # git keeps metrics, not checkpoints
+    assert not finished(run("short", 1, checkpoints=[1]), iterations=2)
+    # killed while the last iteration was being saved: its metrics row is there, its checkpoint is not
+    assert not finished(run("saving", 2, checkpoints=[1], partial=[2]), iterations=2)
+    assert not finished(run("half_row", 1, checkpoints=[1], tail='{"itera'), iterations=2)  # killed mid-write: no crash
+    assert not finished(tmp_path / "never_started", iterations=2)
 
 
 def test_a_bad_job_stops_the_sweep_before_anything_runs(tmp_path):

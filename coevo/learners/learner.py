@@ -206,8 +206,10 @@ class Learner:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         save_file(self.adapter(), str(d / ADAPTER_FILE))
+        # the CUDA generators too: LoRA dropout on a GPU draws its masks there
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         torch.save({"optimizer": self.optimizer.state_dict(), "steps": self.steps,
-                    "torch_rng": torch.get_rng_state()}, d / "learner_state.pt")
+                    "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng}, d / "learner_state.pt")
 
     def load(self, directory: str) -> None:
         d = Path(directory)
@@ -216,4 +218,6 @@ class Learner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = state["steps"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():  # older checkpoints: none saved
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 

@@ -112,6 +112,15 @@ class Completion:
     text: str
 
 
+def end_of_turn_ids(tokenizer, model) -> list[int]:
+    """The tokens that end a turn: the tokenizer's eos and every eos of the model's generation config.
+    A chat model may end its turn on a token other than the tokenizer's eos (Gemma's <end_of_turn>,
+    Phi-3's <|end|>); without it, every turn would run on to its token limit."""
+    extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = {tokenizer.eos_token_id, *(extra if isinstance(extra, (list, tuple)) else [extra])}
+    return sorted(i for i in ids if i is not None)
+
+
 class ChatPrompts:
     """How every backend turns a row's prompt into token ids: the model's chat template, the row's
     response prefix, the end of an over-long prompt. `HFPolicies` and `VLLMPolicies` share it, so
@@ -190,7 +199,7 @@ class HFPolicies(ChatPrompts):
         try:
             new_ids, logprobs = sample(
                 self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
-                eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id,
+                eos_id=end_of_turn_ids(self.tokenizer, self.model), pad_id=self.tokenizer.pad_token_id,
                 stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows,
                 seeds=seeds)
         finally:

@@ -180,13 +180,13 @@ def _draw(logp: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: float, greedy: bool,
-           eos_id: int, pad_id: int, stop: StopStrings | None = None,
+           eos_id: int | list[int], pad_id: int, stop: StopStrings | None = None,
            use_rows: Callable[[list[int]], None] | None = None,
            seeds: list[int] | None = None) -> tuple[list[list[int]], list[list[float]]]:
     """New token ids and their logprobs for every prompt. Before each forward, `use_rows(rows)` is
     told which prompts (indices into `prompts`) the batch rows are, in order (the LoRA router
     follows it). Prompt i's token t is drawn with `uniform(seeds[i], t)` (seeds: one per prompt,
-    needed unless greedy)."""
+    needed unless greedy). A row ends at any of the `eos_id` tokens (kept as its last token)."""
     device = model.get_output_embeddings().weight.device
     n = len(prompts)
     if not greedy and (seeds is None or len(seeds) != n):
@@ -206,6 +206,7 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
     positions = attention.sum(-1, keepdim=True) - 1
     finished = [False] * len(rows)
     inv_t = 1.0 if greedy else 1.0 / temperature
+    eos_ids = {eos_id} if isinstance(eos_id, int) else set(eos_id)
     while True:
         logp = torch.log_softmax(logits.float() * inv_t, dim=-1)
         if greedy:
@@ -218,7 +219,7 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
                 continue  # a finished row still in the batch: its tokens are thrown away
             ids_out[i].append(t)
             lp_out[i].append(lp)
-            finished[j] = t == eos_id or len(ids_out[i]) >= max_new[i] or (stop is not None and stop(i, ids_out[i]))
+            finished[j] = t in eos_ids or len(ids_out[i]) >= max_new[i] or (stop is not None and stop(i, ids_out[i]))
         n_done = sum(finished)
         if n_done == len(rows):
             return ids_out, lp_out
