@@ -80,6 +80,10 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[tuple[list[str], Config
             configs.append(load_config(job))
         except ConfigError as e:
             raise ConfigError(f"sweep job {' '.join(job)}: {e}") from None
+    # the jobs share one Ray session, started (or joined) with the first job's address and CPUs
+    if len({(c.ray.address, c.ray.num_cpus) for c in configs}) > 1:
+        raise ConfigError("ray.address / ray.num_cpus: the jobs of one sweep share one Ray session, so these "
+                          "must be equal in every job; sweep them in separate `coevo train -m` commands")
     sweep_dir = Path(configs[0].sweep_dir or f"runs/sweeps/{configs[0].experiment}").expanduser().resolve()
     planned, conflicts = [], []
     for k, (job, cfg) in enumerate(zip(jobs, configs)):

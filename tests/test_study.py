@@ -51,6 +51,9 @@ def test_a_job_is_finished_only_when_its_final_checkpoint_is_complete(tmp_path):
 def test_a_bad_job_stops_the_sweep_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="sweep job .*iterations=-1"):
         plan_sweep(["experiment=comas", "model=tiny", "iterations=2,-1", f"sweep_dir={tmp_path}"])
+    # one Ray session serves every job: a swept ray setting would silently be the first job's
+    with pytest.raises(ConfigError, match="ray.address / ray.num_cpus: the jobs of one sweep share one Ray session"):
+        plan_sweep(["experiment=comas", "model=tiny", "ray.num_cpus=1,2", f"sweep_dir={tmp_path}"])
     assert not any(tmp_path.iterdir())
 
 
