@@ -78,27 +78,30 @@ class TaskSourceConfig(BaseModel):
 
 # A number: thousands-grouped ("1,234") or plain ("1234", "2.50"). The minus sign counts only when
 # it does not follow a digit or letter, so "10-3" ends in 3, not -3.
-_NUMBER = re.compile(r"(?:(?<![0-9A-Za-z])-)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+# A leading point is a decimal (".5" is 0.5). Unicode minus signs count as "-" (games fold them
+# already; held-out evaluation reads the raw text).
+_NUMBER = re.compile(r"(?:(?<![0-9A-Za-z])-)?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<!\d)\.\d+)")
+_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-", "\uff0d": "-"})
 
 
 def canonical_number(text: str) -> str | None:
     """"1,234" -> "1234", "2.50" -> "2.5", "12.0" -> "12", "-0" -> "0"; None if not a number."""
     try:
         d = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
+        if not d.is_finite():
+            return None
+        if d == d.to_integral_value():
+            return str(int(d))
+        return format(d.normalize(), "f")
+    except (InvalidOperation, ValueError):  # ValueError: int() of more than 4,300 digits
         return None
-    if not d.is_finite():
-        return None
-    if d == d.to_integral_value():
-        return str(int(d))
-    return format(d.normalize(), "f")
 
 
 def extract_answer(text: str | None) -> str | None:
     """The last number in `text`, canonical; None when there is none."""
     if not text:
         return None
-    found = _NUMBER.findall(text)
+    found = _NUMBER.findall(text.translate(_MINUS))
     return canonical_number(found[-1]) if found else None
 
 

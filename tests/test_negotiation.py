@@ -32,6 +32,8 @@ def test_parsers():
     assert parse_offer("<offer>12</offer> or <offer>13</offer>") == 12.0  # the first offer counts
     assert parse_offer("I offer 15 dollars") is None and parse_offer("<offer>fifteen</offer>") is None
     assert parse_offer("<offer>-5</offer>") is None  # no negative prices
+    assert parse_offer("<offer>$1,200</offer>") == 1200.0 and parse_offer("<offer>1,000,000.5") == 1000000.5
+    assert parse_verdict("<deal>1,500</deal>") == (True, 1500.0)  # grouped thousands, not $1
     assert parse_offer("<offer>" + "9" * 400) is None and parse_verdict("<deal>1" + "0" * 30 + "</deal>") == (None, None)
     assert parse_offer("<offer>123456789.5") == 123456789.5
     assert parse_accept("yes <accept>") and parse_accept("<Accept/>") and parse_accept("<accept />")

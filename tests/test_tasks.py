@@ -30,6 +30,10 @@ GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
     ("no digits here", None),
     ("", None),
     (None, None),
+    ("The answer is \u22125", "-5"),  # a unicode minus, as raw (unsanitized) held-out text has it
+    ("half: .5", "0.5"),  # a leading point is a decimal
+    ("It is 2.", "2"),  # a full stop is not a decimal point
+    ("9" * 4400, None),  # too long for int(): no number, not a crash
 ])
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected

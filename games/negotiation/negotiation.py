@@ -111,7 +111,8 @@ from games.base import GameFacts, TextGame, TextGameOptions
 from games.tasks import Task, TaskSource
 
 # A price has at most 9 integer digits: longer ones are talk (a float of 400 digits is inf).
-PRICE = r"(\d{1,9}(?:\.\d+)?)(?!\d)"
+# Thousands may be grouped ("1,200" is 1200, not 1).
+PRICE = r"(\d{1,3}(?:,\d{3}){1,2}(?:\.\d+)?(?![\d,])|\d{1,9}(?:\.\d+)?)(?!\d)"
 OFFER_RE = re.compile(r"<offer>\s*\$?\s*" + PRICE, re.IGNORECASE)
 ACCEPT_RE = re.compile(r"<accept\s*/?>", re.IGNORECASE)
 DEAL_RE = re.compile(r"<deal>\s*(?:(none|no)|\$?\s*" + PRICE + r")\s*</deal>", re.IGNORECASE)
@@ -125,7 +126,7 @@ ROLES = ("seller", "buyer", "moderator", "critic")
 def parse_offer(text: str) -> float | None:
     """The first `<offer>N</offer>` of a message, or None (plain talk, however many numbers)."""
     m = OFFER_RE.search(text)
-    return float(m.group(1)) if m else None
+    return float(m.group(1).replace(",", "")) if m else None
 
 
 def parse_accept(text: str) -> bool:
@@ -137,7 +138,7 @@ def parse_verdict(text: str) -> tuple[bool | None, float | None]:
     m = DEAL_RE.search(text)
     if not m:
         return None, None
-    return (False, None) if m.group(1) else (True, float(m.group(2)))
+    return (False, None) if m.group(1) else (True, float(m.group(2).replace(",", "")))
 
 
 def price_rewards(price: float | None, opening_price: float, buyer_budget: float,

@@ -43,7 +43,8 @@ so the policy only has to write the move.
 
 Illegal moves (no legal move parsed) are recorded in `outcome["illegal_moves"]`; option `illegal`:
 - `"forfeit"` (default): the game ends; native reward -1 for the offender and +1/(n-1) for each
-  other seat (+1 in a two-player game, so it stays zero-sum);
+  other seat (+1 in a two-player game, so it stays zero-sum); a game whose score can go below -1
+  overrides `_forfeit_rewards` (rps_v0: every round not yet scored is lost);
 - `"random"`: a random legal move is played instead (the env's rng, seeded by `reset(seed)`).
 
 Outcome (`env.outcome`, also `infos[agent]["outcome"]` at the end):
@@ -90,6 +91,7 @@ MOVE_OPEN, MOVE_CLOSE = "<move>", "</move>"
 _MOVE_TAG = re.compile(r"<move>(.*?)(?:</move>|$)", re.S | re.I)
 # At most 12 digits: a longer run is no move, and int() of a 10 kB digit string would raise.
 _LEADING_INT = re.compile(r"[\s#(\[]*(\d{1,12})(?!\d)")
+_REPEATED_OPEN = re.compile(r"^(?:\s*<move>)+", re.I)
 SYMBOLS = "XOABCDEFGH"
 
 
@@ -99,7 +101,8 @@ def default_text_to_action(text: str, legal_actions: Mapping[int, str]) -> int |
     m = _MOVE_TAG.search(text)
     if m is None:
         return None
-    body = m.group(1)
+    # the rollout prefills `<move>`, and a model may still write the tag itself: `<move><move>4</move>`
+    body = _REPEATED_OPEN.sub("", m.group(1))
     num = _LEADING_INT.match(body)
     if num:
         action = int(num.group(1))
@@ -337,8 +340,11 @@ class PettingZooGame(TextGame):
         return self.native.agent_selection
 
     def _native_rewards(self) -> dict[str, float]:
-        if self._forfeit is None:
-            return dict(self._native_sum)
+        return dict(self._native_sum) if self._forfeit is None else self._forfeit_rewards()
+
+    def _forfeit_rewards(self) -> dict[str, float]:
+        """-1 for the offender, +1/(n-1) for each other seat: a board game's loss. A game whose
+        score can fall below -1 overrides this, so that resigning never pays better than playing on."""
         others = [a for a in self.possible_agents if a != self._forfeit]
         return {a: (-1.0 if a == self._forfeit else 1.0 / len(others)) for a in self.possible_agents}
 

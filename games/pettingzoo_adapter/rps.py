@@ -19,6 +19,10 @@ Scripted players (tournament baselines): `rock` (always rock), `cycle` (rock, pa
 ...), `beat_last` (plays what beats the opponent's last move), `random`, `illegal`.
 Options: `rounds` (5), `illegal` ("forfeit" | "random"), `max_new_tokens`.
 
+A forfeit (an illegal move under `illegal="forfeit"`) loses every round not yet scored, the one being
+played included: the score so far minus those rounds for the offender, plus them for the opponent.
+So resigning never pays better than playing on (at -1 flat, a player 0-3 down would resign).
+
 Example: two rounds, paper beats rock, then a tie:
 
     >>> import games
@@ -89,6 +93,11 @@ class raw_env(adapt(PettingZooSpec(
     def native_options(self) -> dict[str, Any]:
         return {"max_cycles": self.options.rounds}
 
+    def _forfeit_rewards(self) -> dict[str, float]:
+        scored = min(sum(m["agent"] == a for m in self.moves) for a in self.possible_agents)
+        left = self.options.rounds - scored  # the round being played included
+        return {a: self._native_sum[a] + (-left if a == self._forfeit else left) for a in self.possible_agents}
+
 
 def env(**options: Any) -> raw_env:
     """The rps_v0 environment (options: see the module docstring)."""
@@ -107,8 +116,14 @@ SCRIPTED_CASES: list[dict[str, Any]] = [
      "script": {"player_0": ["<move>rock</move>"] * 2, "player_1": ["<move>ROCK</move>"] * 2},
      "expected": {"draw": True, "winner": None, "num_moves": 4, "illegal_moves": []},
      "rewards": {"player_0": 0.0, "player_1": 0.0}},
-    {"name": "no move tag: forfeit", "task": None, "options": {"rounds": 2},
+    {"name": "no move tag: forfeit, both rounds lost", "task": None, "options": {"rounds": 2},
      "script": {"player_0": ["rock!"], "player_1": []},
      "expected": {"forfeit": "player_0", "winner": "player_1", "illegal_moves": [{"agent": "player_0", "turn": 0}]},
-     "rewards": {"player_0": -1.0, "player_1": 1.0}},
+     "rewards": {"player_0": -2.0, "player_1": 2.0}},
+    {"name": "0-2 down in round 3 of 5, player_1 resigns: the 2 rounds lost and the 3 left, -5",
+     "task": None, "options": {"rounds": 5},
+     "script": {"player_0": ["<move>paper</move>", "<move>paper</move>", "<move>rock</move>"],
+                "player_1": ["<move>rock</move>", "<move>rock</move>", "I give up"]},
+     "expected": {"forfeit": "player_1", "winner": "player_0", "illegal_moves": [{"agent": "player_1", "turn": 5}]},
+     "rewards": {"player_0": 5.0, "player_1": -5.0}},
 ]
