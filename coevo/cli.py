@@ -43,8 +43,16 @@ def cmd_eval(args) -> int:
     from coevo.compose import saved_run_config
     from coevo.evaluate import evaluate_run
 
-    keys = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in args.overrides}
-    saved = Path(keys.get("run_dir", "")) / "config.yaml"
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    # hydra's own reading of the overrides: a study's run dir has `=` in it, so it comes quoted
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(args.overrides))
+    except HydraException:
+        parsed = []  # load_config below reports the malformed override in one line
+    keys = {o.key_or_group: o.value() for o in parsed}
+    saved = Path(str(keys.get("run_dir", ""))).expanduser() / "config.yaml"
     if "run_dir" in keys and "experiment" not in keys and saved.is_file():
         cfg = saved_run_config(saved.parent, args.overrides)  # the run's own settings: model, game, agents
     else:
@@ -100,7 +108,10 @@ def cmd_games(args) -> int:
     import games
 
     for module in args.module or []:  # a user's game file or module registers its games on import
-        games.import_game_module(module)
+        try:
+            games.import_game_module(module)
+        except (ImportError, FileNotFoundError) as e:
+            raise ConfigError(f"--module {module}: {e}") from None
     for gid, spec in sorted(games.GAMES.items()):
         scripted = f"  (scripted players: {', '.join(sorted(spec.players))})" if spec.players else ""
         print(f"{gid:<18} roles: {', '.join(spec.roles):<32} {spec.summary}{scripted}")

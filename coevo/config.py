@@ -31,7 +31,14 @@ class LoraSettings(Strict):
     r: int = Field(16, ge=1)
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: str | list[str] = "all-linear"
+    target_modules: str | list[str] = "all-linear"  # "all-linear", a regex, or module name suffixes
+
+    @field_validator("target_modules")
+    @classmethod
+    def _some_modules(cls, v):
+        if not v:  # peft would stop inside the learner with NoMatchingPeftModuleError
+            raise ValueError("name at least one module, e.g. all-linear or [q_proj,v_proj]")
+        return v
 
 
 class ModelConfig(Strict):
@@ -259,6 +266,11 @@ class PopulationConfig(Strict):
         if self.models and self.league.snapshot_every:  # a snapshot is an adapter of `model`
             raise ValueError("league: snapshots of agents on base models of their own are not supported yet; "
                              "leave population.models empty or population.league.snapshot_every=0")
+        league = self.league
+        if league.snapshot_every and league.max_snapshots < len(self.agents):
+            # every agent enters the pool at once: a smaller pool evicts some of them on arrival
+            raise ValueError(f"league.max_snapshots={league.max_snapshots}: each snapshot adds all "
+                             f"{len(self.agents)} agents to the pool; make it at least {len(self.agents)}")
         return self
 
     @field_validator("learner_resources", "rollout_resources")

@@ -177,6 +177,9 @@ def write_report(run_dir: Path, tournament_dir: Path | None = None) -> Path:
     rows = read_jsonl(run_dir / METRICS)
     if not rows:
         raise ConfigError(f"{run_dir} holds no metrics.jsonl: is it a run directory?")
+    if tournament_dir is not None and not (Path(tournament_dir) / "ratings.csv").is_file():
+        # named on purpose: a typo must not leave the page silently without its tournament
+        raise ConfigError(f"--tournament {tournament_dir}: no ratings.csv there; is it a `coevo tournament` out_dir?")
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     for old in out.glob("*.png"):  # plots of a metric the run no longer has must not linger

@@ -72,7 +72,13 @@ def load_study(study_dir: Path) -> Study:
     if not path.is_file():
         raise ConfigError(f"{study_dir}: no {STUDY_FILE} (a study folder holds one; see coevo/study.py)")
     try:
-        return Study(**(yaml.safe_load(path.read_text()) or {}))
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a study is a mapping (title, base, arms, seeds, measures), not a {type(raw).__name__}")
+    try:
+        return Study(**raw)
     except ValidationError as e:
         where = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise ConfigError(f"{path}: {where}") from None

@@ -116,6 +116,7 @@ def test_the_readmes_gsm8k_command_composes():
     (["train", "logger=wandb_online"], "logger.wandb=online needs a wandb login"),
     (["eval", "model=tiny"], "does not exist: name a run to evaluate"),
     (["train", "model=tiny", "ray.address=127.0.0.1:1"], "ray.address=127.0.0.1:1: no Ray cluster to join"),
+    (["train", "model=tiny", "model.lora.target_modules=[]"], "model.lora.target_modules: name at least one module"),
 ])
 def test_hostile_settings_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch, argv, expected):
     import torch

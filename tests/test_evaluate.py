@@ -141,6 +141,12 @@ def test_train_and_eval_run_the_configured_measures(tmp_path, capsys):
     # without experiment=, the run's own config.yaml is the base: the same numbers from run_dir alone
     assert main(["eval", f"run_dir={run}"]) == 0
     assert f"eval/critic_f1: {rows[-1]['eval/critic_f1']:.3f}" in capsys.readouterr().out
+    # a study's run dir has `=` in its name, so hydra needs it quoted: still the run's own config
+    import shutil
+
+    quoted = shutil.copytree(run, tmp_path / "0_seed=0")
+    assert main(["eval", f"run_dir='{quoted}'"]) == 0
+    assert f"eval/critic_f1: {rows[-1]['eval/critic_f1']:.3f}" in capsys.readouterr().out
     assert main(["eval", f"run_dir={run}", "model=tiny"]) == 2  # a group cannot be re-chosen on a saved config
     assert "model=tiny: on top of" in capsys.readouterr().err
 

@@ -116,3 +116,10 @@ def test_a_league_run_meets_its_snapshots_and_resumes_exactly(tmp_path):
     train(load_config([*BASE, "iterations=2", f"run_dir={part}", "resume=true"]), progress=False)
     assert stable(read_jsonl(part / "metrics.jsonl")) == stable(rows)
     assert (part / "transcripts.jsonl").read_text() == (full / "transcripts.jsonl").read_text()
+
+
+def test_a_pool_smaller_than_one_snapshot_of_every_agent_is_refused():
+    base = ["experiment=comas", "model=tiny", "population.league.snapshot_every=1"]
+    with pytest.raises(ConfigError, match=r"league.max_snapshots=2: each snapshot adds all 3 agents"):
+        load_config([*base, "population.league.max_snapshots=2"])
+    assert load_config([*base, "population.league.max_snapshots=3"]).population.league.max_snapshots == 3

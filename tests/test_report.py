@@ -102,7 +102,7 @@ def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys, tiny_comas_r
     assert "already holds a tournament" in capsys.readouterr().err
     assert main(["tournament", "experiment=comas", "tournament.games_per_pairing=6", players,
                  f"out_dir={tmp_path / 'other'}"]) == 2
-    assert "pass the run's model (e.g. model=tiny)" in capsys.readouterr().err
+    assert "pass the run's model (model.name=tiny and its model.lora.* settings)" in capsys.readouterr().err
 
     assert main(["report", str(run), "--tournament", str(cup)]) == 0
     assert "report:" in capsys.readouterr().out
@@ -115,6 +115,9 @@ def test_a_tiny_run_its_tournament_and_its_report(tmp_path, capsys, tiny_comas_r
     for src in sources:  # only files that exist, every one a valid PNG
         Image.open(run / "report" / src).verify()
     assert main(["report", str(tmp_path / "nothing")]) == 2  # not a run dir: one line, no traceback
+    capsys.readouterr()
+    assert main(["report", str(run), "--tournament", str(tmp_path / "cpu")]) == 2  # a typo of the cup's dir
+    assert "no ratings.csv there" in capsys.readouterr().err
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian package `chromium`; `make test` installs it where it can): "
                     "the report was checked, not looked at")

@@ -267,3 +267,20 @@ def test_every_shipped_study_validates(study_dir):
         _, jobs = plan_sweep(arm_overrides(study_dir, study, arm))
         assert len(jobs) == len(study.seeds)
         assert sorted(cfg.seed for _, cfg in jobs) == sorted(study.seeds)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("title: [unclosed\n", "not valid YAML"),
+    ("- a list\n", "a study is a mapping"),
+    ("title: t\nbase: []\nnonsense: 1\n", "nonsense"),
+])
+def test_a_malformed_study_file_is_one_line(tmp_path, capsys, text, expected):
+    (tmp_path / "study.yaml").write_text(text)
+    assert main(["study", str(tmp_path), "--analyse"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_game_module_is_one_line(tmp_path, capsys):
+    assert main(["games", "--module", str(tmp_path / "my_game.py")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -156,3 +156,34 @@ def test_mistakes_are_one_line(tmp_path, capsys, overrides, expected):
 
 # The base against checkpoints of a tiny run, in a 3-seat game, with every output file and the
 # report: tests/test_report.py (one tiny training serves both).
+
+
+def test_a_game_with_one_players_seat_is_a_one_line_error(tmp_path, capsys):
+    # comas with the base in the evaluator's and the scorer's seats leaves the players one seat
+    argv = ["tournament", "experiment=comas", "model=tiny", "population.base_roles=[evaluator,scorer]",
+            "tournament.players=[base,base]", f"out_dir={tmp_path / 'x'}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "leaves 1 seat(s) to the players" in err and "Traceback" not in err
+
+
+def test_runs_in_folders_of_the_same_name_get_distinct_labels(tmp_path):
+    """Two arms of a study both have a `0_seed=0`: their players are named by parent folder too."""
+    import yaml
+
+    from coevo.tournament.players import parse_players
+
+    model = {"name": "tiny", "lora": {"r": 4}}
+    specs = []
+    for arm in ("full", "ablation"):
+        run = tmp_path / "runs" / arm / "0_seed=0"
+        ckpt = run / "checkpoints" / "iter_000003"
+        (ckpt / "agent_0").mkdir(parents=True)
+        (ckpt / "agent_0" / "adapter.safetensors").write_bytes(b"")
+        (ckpt / "driver.json").write_text(json.dumps({"iteration": 3}))
+        (run / "config.yaml").write_text(yaml.safe_dump({"model": model}))
+        specs.append(f"{run}:agent_0")
+    players = parse_players([*specs, "base"], {}, model)
+    assert [p.label for p in players] == ["full/0_seed=0@3:agent_0", "ablation/0_seed=0@3:agent_0", "base"]
+    with pytest.raises(ConfigError, match="listed more than once"):  # the same run twice is still an error
+        parse_players([specs[0], specs[0]], {}, model)

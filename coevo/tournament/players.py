@@ -13,7 +13,7 @@ Every mistake is a `ConfigError` that names the player and what would work.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -77,7 +77,7 @@ def parse_player(spec: str, game_players: dict, model: dict) -> Player:
         if trained_on.get(key) != model.get(key):
             raise ConfigError(f"tournament.players: {spec!r} was trained with model.{key}={trained_on.get(key)!r}, "
                               f"this tournament loads model.{key}={model.get(key)!r}: pass the run's model "
-                              f"(e.g. model={trained_on.get('name')})")
+                              f"(model.name={trained_on.get('name')} and its model.lora.* settings)")
     step = int(ckpt.name.split("_")[1])
     return Player(spec, f"{run_dir.resolve().name}@{step}:{agent}", "adapter", adapter=adapter)
 
@@ -87,6 +87,17 @@ def parse_players(specs: list[str], game_players: dict, model: dict) -> list[Pla
         raise ConfigError(f"tournament.players: a tournament needs at least 2 players, got {len(specs)}; "
                           "e.g. tournament.players=[base,scripted:random]")
     players = [parse_player(s, game_players, model) for s in specs]
+    # runs in different folders of the same name (a study's `0_seed=0` of two arms): name them
+    # by as many parent folders as it takes to tell them apart
+    for depth in range(2, 8):
+        labels = [p.label for p in players]
+        clash = {x for x in labels if labels.count(x) > 1}
+        if not clash:
+            break
+        for i, p in enumerate(players):
+            if p.label in clash and p.kind == "adapter":
+                run_dir = p.adapter.resolve().parents[3]  # <run>/checkpoints/iter_N/<agent>/adapter
+                players[i] = replace(p, label="/".join(run_dir.parts[-depth:]) + "@" + p.label.split("@", 1)[1])
     labels = [p.label for p in players]
     twice = sorted({x for x in labels if labels.count(x) > 1})
     if twice:

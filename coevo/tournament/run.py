@@ -54,11 +54,15 @@ def run_tournament(cfg: Config, progress: bool = True) -> Path:
     check_machine(cfg)
     t = cfg.tournament
     spec = games.get_game(cfg.game.name)
-    players = parse_players(t.players, dict(spec.players), cfg.model.model_dump())
-    labels = [p.label for p in players]
     probe = games.make(cfg.game.name, **cfg.game.options)
     base_seats = [s for s in probe.possible_agents if probe.role(s) in cfg.population.base_roles]
     seats = [s for s in probe.possible_agents if s not in base_seats]
+    if len(seats) < 2:
+        raise ConfigError(f"game: {cfg.game.name} leaves {len(seats)} seat(s) to the players "
+                          f"({len(base_seats)} taken by population.base_roles={list(cfg.population.base_roles)}); "
+                          "a tournament pairs players in at least 2 seats")
+    players = parse_players(t.players, dict(spec.players), cfg.model.model_dump())
+    labels = [p.label for p in players]
     by_role = len({probe.role(s) for s in seats}) > 1
     pair_seatings = seatings(len(seats), t.fill)
     if t.games_per_pairing % len(pair_seatings):
