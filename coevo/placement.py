@@ -44,6 +44,12 @@ def check_resources(cfg: Config) -> None:
                 raise ConfigError(f"{field}: no node of this Ray cluster has {amount:g} {name} (the nodes offer: "
                                   f"{', '.join(have)}); start nodes with `ray start --resources=...` or change "
                                   f"{field}")
+    if cfg.ray.address:  # on a local Ray the loop caps the learners' CPU request so that they fit
+        one = _nonzero({"CPU": pop.learner_num_cpus, "GPU": pop.learner_num_gpus, **pop.learner_resources})
+        if not any(all(node.get(k, 0) >= v for k, v in one.items()) for node in nodes):
+            raise ConfigError(f"population.learner_num_cpus / learner_num_gpus / learner_resources: no node of "
+                              f"this Ray cluster offers one learner's {one} at once; lower the request or add "
+                              "a node that has it all")
     if pop.learner_strategy == "STRICT_SPREAD" and len(pop.agents) > len(nodes):
         raise ConfigError(f"population.learner_strategy=STRICT_SPREAD: {len(pop.agents)} learners need as many "
                           f"nodes, the cluster has {len(nodes)}")

@@ -88,6 +88,13 @@ def test_a_resource_no_node_offers_stops_before_anything_is_written(two_nodes, t
     with pytest.raises(ConfigError, match="population.rollout_num_gpus: no node .* has 1 GPU"):
         train(cfg, progress=False)
     assert not (tmp_path / "never").exists()
+    # each part exists somewhere (2 CPUs on the head, `generator` on the other node), but no node
+    # has them together: one learner could never start (ray.address set: nothing caps the request)
+    cfg = load_config([*TINY, f"run_dir={tmp_path / 'never'}", "ray.address=auto", "population.learner_num_cpus=2",
+                       "population.learner_resources={generator: 1}"])
+    with pytest.raises(ConfigError, match=r"no node of this Ray cluster offers one learner's \{'CPU': 2.0, 'generator': 1\.?0?\} at once"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.slow
