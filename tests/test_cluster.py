@@ -7,21 +7,9 @@ both models' actors on the other node, and (slow) a STRICT_SPREAD placement grou
 two learners on different nodes. Where each actor ran is read from Ray's own actor table in the GCS
 (`ray._private.state.actors()`: the public `ray.util.state` needs the dashboard, which is not
 installed). A resource no node offers stops the run with one line, before anything is written.
-The slow test starts a cluster with `ray start --head` and runs `coevo train ray.address=auto` on it.
+tests/test_ray_start.py starts a cluster with `ray start --head` and runs `coevo train ray.address=auto` on it.
 """
 from __future__ import annotations
-
-import json
-import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 import ray
@@ -95,35 +83,6 @@ def test_a_resource_no_node_offers_stops_before_anything_is_written(two_nodes, t
     with pytest.raises(ConfigError, match=r"no node of this Ray cluster offers one learner's \{'CPU': 2.0, 'generator': 1\.?0?\} at once"):
         train(cfg, progress=False)
     assert not (tmp_path / "never").exists()
-
-
-@pytest.mark.slow
-def test_coevo_train_joins_a_cluster_started_with_ray_start(tmp_path):
-    """`ray start --head` in a folder of its own, `coevo train ... ray.address=auto` against it, stop."""
-    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": ray_tmp}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    bin_dir = Path(sys.executable).parent
-    log = open(tmp_path / "ray_start.log", "w")
-    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2", "--block",
-                             "--include-dashboard=false", f"--temp-dir={ray_tmp}"], env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.time() + 120
-        while not (Path(ray_tmp) / "ray_current_cluster").exists():
-            assert head.poll() is None and time.time() < deadline, (tmp_path / "ray_start.log").read_text()[-3000:]
-            time.sleep(1)
-        proc = subprocess.run([str(bin_dir / "coevo"), "train", *TINY, f"run_dir={tmp_path / 'run'}", "ray.address=auto"],
-                              env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        assert re.search(rf"joined the Ray cluster at [\d.]+:{port}: 1 nodes, 2 CPUs, 0 GPUs", proc.stdout), proc.stdout
-        assert [json.loads(line)["iteration"] for line in (tmp_path / "run" / "metrics.jsonl").open()] == [0, 1, 2]
-    finally:
-        head.send_signal(signal.SIGTERM)  # --block: the head stops every process it started
-        head.wait(timeout=60)
-        log.close()
-        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_rollout_per_base_moves_the_request_to_each_model_only_when_there_are_several():
