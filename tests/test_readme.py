@@ -143,7 +143,7 @@ def test_every_readme_command_runs(tmp_path, local_ray, monkeypatch, capsys):
     run_all(commands, "README.md", workdir, monkeypatch, capsys)
     assert (workdir / "runs" / "comas" / "report" / "index.html").is_file()
     assert (workdir / "experiments" / "comas" / "results.md").is_file()
-    compared = (workdir / "docs" / "results.md").read_text()
+    compared = (workdir / "compare.md").read_text()
     assert "| comas | full |" in compared and "No finished run yet: spc/" in compared
 
 
