@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -39,6 +39,8 @@ def _fields_at(dotted: str) -> list[str]:
     for part in filter(None, dotted.split(".")):
         field = model.model_fields.get(part)
         ann = getattr(field, "annotation", None)
+        # an optional section (`lora: LoraSettings | None`) is still that section
+        ann = next((a for a in get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return []
         model = ann

@@ -117,6 +117,7 @@ def test_the_readmes_gsm8k_command_composes():
     (["eval", "model=tiny"], "does not exist: name a run to evaluate"),
     (["train", "model=tiny", "ray.address=127.0.0.1:1"], "ray.address=127.0.0.1:1: no Ray cluster to join"),
     (["train", "model=tiny", "model.lora.target_modules=[]"], "model.lora.target_modules: name at least one module"),
+    (["train", "model=tiny", "model.lora.rr=4"], "unknown config field 'model.lora.rr'; did you mean r?"),
 ])
 def test_hostile_settings_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch, argv, expected):
     import torch
