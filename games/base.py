@@ -55,6 +55,8 @@ _NOT_IN_CHARSET = re.compile(r"[^\x20-\x7e\n\t]")
 _FOLD = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
     "\u2212": "-", "\u00d7": "*", "\u00f7": "/", "\u2044": "/", "\u00a0": " ", "\u2026": "...",
+    # superscript digits stay exponents ("25 m²" -> "25 m^2", not "25 m2"); extract_answer skips them
+    **{c: f"^{d}" for d, c in enumerate("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")},
 })
 
 

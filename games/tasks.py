@@ -79,8 +79,8 @@ class TaskSourceConfig(BaseModel):
 # A number: thousands-grouped ("1,234") or plain ("1234", "2.50"). The minus sign counts only when
 # it does not follow a digit or letter, so "10-3" ends in 3, not -3.
 # A leading point is a decimal (".5" is 0.5). Unicode minus signs count as "-" (games fold them
-# already; held-out evaluation reads the raw text).
-_NUMBER = re.compile(r"(?:(?<![0-9A-Za-z])-)?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<!\d)\.\d+)")
+# already; held-out evaluation reads the raw text). An exponent ("m^2", as games fold "m²") is no answer.
+_NUMBER = re.compile(r"(?<![\^\d])(?:(?<![0-9A-Za-z])-)?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<!\d)\.\d+)")
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-", "\uff0d": "-"})
 
 

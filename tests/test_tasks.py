@@ -34,6 +34,7 @@ GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"
     ("half: .5", "0.5"),  # a leading point is a decimal
     ("It is 2.", "2"),  # a full stop is not a decimal point
     ("9" * 4400, None),  # too long for int(): no number, not a crash
+    ("The area is 25 m\u00b2.", "25"), ("The area is 25 m^2.", "25"),  # an exponent is no answer, raw or folded
 ])
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected
@@ -152,3 +153,12 @@ def test_gsm8k_dir():
     assert all(t.answer == extract_answer(t.solution) for t in src.splits["test"])
     assert len(src.heldout(5000)) == 1319
     assert make_task_source(TaskSourceConfig(source="jsonl", path=str(GSM8K))) is src  # read once
+
+
+def test_games_and_evaluation_read_the_same_answer_from_typographic_text():
+    """Games fold text (`sanitize`) before reading an answer; held-out evaluation reads it raw.
+    Both must agree: a unicode minus is a sign, a superscript an exponent, not a digit."""
+    from games.base import sanitize
+
+    for text, answer in [("The answer is \u22125", "-5"), ("The area is 25 m\u00b2.", "25"), ("So x\u00b3 = 27, x = 3", "3")]:
+        assert extract_answer(text) == extract_answer(sanitize(text)) == answer, text
