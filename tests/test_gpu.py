@@ -51,4 +51,5 @@ def test_a_cuda_learner_with_lora_dropout_repeats_its_step_after_a_load(tiny_mod
     learner.load(str(tmp_path / "ckpt"))
     learner.step(turns)
     resumed = learner.adapter()
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    # close, not bit-equal: CUDA kernels need not be deterministic; other dropout masks move far more
+    assert all(torch.allclose(straight[k], resumed[k], atol=1e-6, rtol=0) for k in straight)
