@@ -1,0 +1,113 @@
+"""Where one decoding step of coevo's sampling loop goes, and what the LM head alone costs by rows.
+
+    flock /tmp/coevo-bench.lock python bench/decode_step.py [--rows 12]
+
+Part 1 profiles `sampling.sample` (SmolLM2-135M, 3 adapters mixed, prompts of about 280 tokens):
+a run of 65 new tokens less a run of 1, over 64 steps, so prefill drops out. CPU time per step is
+grouped by what the op is: the 210 base projections, the LM head, the stacked LoRA ops, attention,
+and everything else. Part 2 times the LM head (49,152 x 576) alone, whole and in 512-row vocabulary
+slices, by rows. No side of this is adopted code; docs/performance.md says what was left out and why.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from coevo.models import sampling
+from coevo.models.hf import HFPolicies
+from coevo.models.store import resolve_model
+
+LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
+STEPS = 64
+
+
+def group(name: str, shapes: list, vocab: int, lora_cols: int) -> str:
+    """Which part of the step an op belongs to, from its name and input shapes."""
+    if "scaled_dot_product" in name:
+        return "attention"
+    if name in ("aten::mm", "aten::addmm_"):
+        dims = [d for s in shapes if s for d in s]
+        if vocab in dims:
+            return "LM head"
+        return "LoRA" if lora_cols in dims else "projections"
+    if name == "aten::mul_" and shapes and shapes[0] and shapes[0][-1] == lora_cols:
+        return "LoRA"  # the route mask
+    return "everything else"
+
+
+def profile_step(pol: HFPolicies, rows: int) -> None:
+    model, n_agents = pol.model, len(pol.lora.agents)
+    gen = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(100, 40000, (270 + i,), generator=gen).tolist() for i in range(rows)]
+    agents = [pol.lora.agents[i % n_agents] for i in range(rows)]
+    kw = dict(temperature=0.8, greedy=False, eos_id=-1, pad_id=pol.tokenizer.pad_token_id, seeds=list(range(rows)),
+              use_rows=lambda rr: pol.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu"))
+    sampling.sample(model, prompts, [4] * rows, **kw)  # warm-up
+
+    def parts(new_tokens: int) -> dict[str, float]:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
+            sampling.sample(model, prompts, [new_tokens] * rows, **kw)
+        out: dict[str, float] = {}
+        vocab, cols = model.get_output_embeddings().weight.shape[0], n_agents * LORA["r"]
+        for e in p.key_averages(group_by_input_shape=True):
+            g = group(e.key, e.input_shapes, vocab, cols)
+            out[g] = out.get(g, 0.0) + e.self_cpu_time_total / 1000
+        return out
+
+    def least(new_tokens: int) -> dict[str, float]:  # each group's least of two runs: less noise
+        a, b = parts(new_tokens), parts(new_tokens)
+        return {k: min(a.get(k, 0.0), b.get(k, 0.0)) for k in a.keys() | b.keys()}
+
+    one, many = least(1), least(STEPS + 1)
+    step = {k: (many.get(k, 0.0) - one.get(k, 0.0)) / STEPS for k in many}
+    print(f"-- one decoding step, {rows} rows of 270-{269 + rows} prompt tokens, {n_agents} adapters mixed "
+          f"(profiler CPU time, least of 2 runs: {STEPS + 1} new tokens less 1, over {STEPS} steps)")
+    for k in ("projections", "LM head", "attention", "LoRA", "everything else"):
+        print(f"{k:<18} {step.get(k, 0.0):7.1f} ms")
+    print(f"{'step':<18} {sum(step.values()):7.1f} ms", flush=True)
+
+
+def lm_head_by_rows(pol: HFPolicies, repeats: int = 20) -> None:
+    weight = pol.model.get_output_embeddings().weight.detach()
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times) * 1000
+
+    def sliced(x):
+        out = x.new_empty(x.shape[0], weight.shape[0])
+        for j in range(0, weight.shape[0], 512):
+            torch.mm(x, weight[j:j + 512].t(), out=out[:, j:j + 512])
+        return out
+
+    print(f"-- the LM head ({weight.shape[0]} x {weight.shape[1]}) alone, best of {repeats}")
+    print(f"{'rows':>4} {'whole ms':>9} {'512-row slices ms':>18}")
+    for rows in (1, 4, 8, 12, 14, 16, 36):
+        x = torch.randn(rows, weight.shape[1])
+        print(f"{rows:>4} {best(lambda: x @ weight.t()):9.2f} {best(lambda: sliced(x)):18.2f}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    pol = HFPolicies(resolve_model("smollm2-135m"), ["a0", "a1", "a2"], LORA)
+    print(f"# bench/decode_step.py  smollm2-135m fp32  threads={args.threads}  "
+          f"cpu={torch.backends.cpu.get_cpu_capability()}", flush=True)
+    with torch.no_grad():
+        profile_step(pol, args.rows)
+        lm_head_by_rows(pol)
+
+
+if __name__ == "__main__":
+    main()
