@@ -51,3 +51,21 @@ def test_prefill_chunks_keep_padded_size_within_budget():
     assert _chunks([5, 10, 10, 20, 40], 40) == [[0, 1, 2], [3], [4]]
     assert _chunks([5, 10, 10, 20, 40], 80) == [[0, 1, 2, 3], [4]]
     assert _chunks([100], 40) == [[0]]  # a prompt longer than the budget is a chunk of its own
+
+
+def test_shared_prefix_lengths_by_hand():
+    from coevo.models.sampling import MIN_SHARED, shared_prefix_lengths
+
+    head = list(range(100, 100 + MIN_SHARED + 2))  # MIN_SHARED + 2 tokens every "a" prompt starts with
+    prompts = [head + [1, 2], head + [1, 3, 4], head + [5], head + [1, 2], list(range(50))]
+    keys = ["a", "a", "b", "b", "c"]
+    # "a": common head + [1], all but the last token of the shorter; "b": the whole of [head + 5]
+    # is common with [head + 1, 2] only up to the head; "c": a key of one prompt shares nothing
+    assert shared_prefix_lengths(prompts, keys) == [len(head) + 1] * 2 + [len(head)] * 2 + [0]
+    # identical prompts leave their last token to each row's own forward
+    assert shared_prefix_lengths([head + [1], head + [1]], ["a", "a"]) == [len(head)] * 2
+    # fewer than MIN_SHARED common tokens: not worth a forward of their own
+    short = head[:MIN_SHARED - 1]
+    assert shared_prefix_lengths([short + [1], short + [2]], ["a", "a"]) == [0, 0]
+    # one key's prompts never share with another key's, however alike
+    assert shared_prefix_lengths([head + [1], head + [2]], ["a", "b"]) == [0, 0]

@@ -159,6 +159,9 @@ class HFPolicies(ChatPrompts):
         # every agent's adapter stacked in each layer: a mixed batch in three ops a layer
         self.lora = MultiLora(self.model, agents, lora) if lora else None
         self.device = pick_device(device)
+        # one agent's prompts prefill their common leading tokens once (bench/shared_prefix.py
+        # turns this off to compare)
+        self.share_prefixes = True
 
     @classmethod
     def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "HFPolicies":
@@ -196,12 +199,15 @@ class HFPolicies(ChatPrompts):
         use_rows = None
         if self.lora is not None:  # route each batch row to its agent's adapter as the batch changes
             use_rows = lambda rows: self.lora.set_rows([agents[i] for i in rows], self.model.dtype, self.device)  # noqa: E731
+        share = None
+        if self.share_prefixes:  # one adapter (or none at all) gives equal tokens equal keys and values
+            share = agents if self.lora is not None else [None] * n
         try:
             new_ids, logprobs = sample(
                 self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
                 eos_id=end_of_turn_ids(self.tokenizer, self.model), pad_id=self.tokenizer.pad_token_id,
                 stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows,
-                seeds=seeds)
+                seeds=seeds, share=share)
         finally:
             if self.lora is not None:
                 self.lora.set_rows([], self.model.dtype, self.device)  # no stale routes

@@ -6,6 +6,9 @@ tick, where prompts range from a short question to a question plus a solution pl
 turns from an 8-token score to a 96-token solution, most of that work is waste. This loop
 - prefills the prompts sorted by length, in chunks of similar length (little padding), and computes
   the LM head only at each row's last position;
+- prefills once the leading tokens that all prompts of one adapter have in common (the chat
+  template's system prompt, a role's instructions, a game's rules), and each of those prompts only
+  from there on;
 - decodes all rows together from one KV buffer written in place (it grows by `GROW` columns when
   full), instead of a cache re-concatenated at every step;
 - drops finished rows (eos, their own `max_new`, a stop string) from the running batch, and the left
@@ -33,6 +36,9 @@ from transformers.cache_utils import DynamicLayer
 PREFILL_TOKENS = {"cpu": 1024}
 PREFILL_TOKENS_DEFAULT = 4096
 GROW = 64  # KV buffer columns added when it is full
+# Fewest common leading tokens a group of prompts prefills once (below it, the extra forward of the
+# shared part costs about what it saves).
+MIN_SHARED = 8
 
 
 class StopStrings:
@@ -109,33 +115,109 @@ def _chunks(lengths: list[int], budget: int) -> list[list[int]]:
     return out
 
 
-def _prefill(model, prompts: list[list[int]], pad_id: int, device, headroom: int, use_rows, cache_arg: str):
+def shared_prefix_lengths(prompts: list[list[int]], keys: list) -> list[int]:
+    """For each prompt, how many of its leading tokens all prompts of its key have in common (0
+    where that is fewer than `MIN_SHARED`, or the key has one prompt). At least one token of each
+    prompt is left to its own forward, whose last position gives the row's first logits."""
+    by_key: dict = {}
+    for j, k in enumerate(keys):
+        by_key.setdefault(k, []).append(j)
+    out = [0] * len(prompts)
+    for members in by_key.values():
+        group = [prompts[j] for j in members]
+        first, limit, n = group[0], min(len(p) for p in group) - 1, 0
+        while n < limit and all(p[n] == first[n] for p in group):
+            n += 1
+        if len(group) > 1 and n >= MIN_SHARED:
+            for j in members:
+                out[j] = n
+    return out
+
+
+def _shared_cache(model, prompts, shared, keys, pad_id, device, use_rows, cache_arg):
+    """The keys and values of every key's shared prefix, run once as one batch (a row per key, on
+    that key's first prompt): {row j: (layers of (k, v) [H, n, D]), for every j with shared[j] = n > 0}."""
+    first: dict = {}
+    for j, (n, k) in enumerate(zip(shared, keys or [])):
+        if n:
+            first.setdefault(k, j)
+    if not first:
+        return {}
+    reps = list(first.values())
+    if use_rows is not None:
+        use_rows(reps)
+    width = max(shared[j] for j in reps)
+    ids, mask = _left_pad([prompts[j][:shared[j]] for j in reps], width, pad_id)
+    ids, mask = ids.to(device), mask.to(device)
+    cache = DynamicCache()
+    model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
+          logits_to_keep=1, **{cache_arg: cache})
+    slot = {keys[j]: r for r, j in enumerate(reps)}
+    return {j: [(layer.keys[slot[keys[j]], :, width - n:], layer.values[slot[keys[j]], :, width - n:])
+                for layer in cache.layers]
+            for j, n in enumerate(shared) if n}
+
+
+def _prefix_layers(prefixes: dict, chunk: list[int], shared: list[int], n_cached: int, own_width: int):
+    """Cache layers for a chunk whose rows start from their shared prefixes: buffers of n_cached +
+    own_width columns, row r's prefix in the n_cached columns' right end, filled up to n_cached;
+    and the mask [rows, n_cached] of those columns."""
+    cached = torch.zeros(len(chunk), n_cached, dtype=torch.long)
+    for r, j in enumerate(chunk):
+        cached[r, n_cached - shared[j]:] = 1
+    layers = []
+    for layer, (k0, v0) in enumerate(next(iter(prefixes.values()))):
+        k = k0.new_zeros(len(chunk), k0.shape[0], n_cached + own_width, k0.shape[2])
+        v = v0.new_zeros(len(chunk), v0.shape[0], n_cached + own_width, v0.shape[2])
+        for r, j in enumerate(chunk):
+            if shared[j]:
+                k[r, :, n_cached - shared[j]:n_cached], v[r, :, n_cached - shared[j]:n_cached] = prefixes[j][layer]
+        layers.append(BufferLayer(k, v, n_cached))
+    return layers, cached
+
+
+def _prefill(model, prompts: list[list[int]], shared: list[int], keys: list | None, pad_id: int, device,
+             headroom: int, use_rows, cache_arg: str):
     """Run every prompt once; returns the last-position logits [B, V], a cache holding all rows
-    right-aligned in buffers of width max(len) + headroom, and the attention mask [B, max(len)]."""
-    width = max(len(p) for p in prompts)
-    logits, buffers, row = [], None, 0
+    right-aligned in buffers of width `width` + headroom, and the attention mask [B, width].
+
+    Prompt j's first `shared[j]` tokens are the prefix its key's prompts have in common (0: none):
+    those are run once per key (`_shared_cache`), and the prompt's chunk starts from their keys and
+    values. The prompts come sorted by the length of what is left, so a chunk pads little. A row's
+    columns are then [left padding | its shared prefix | padding | its own tokens]; with no
+    sharing, [left padding | prompt], and `width` is the longest prompt."""
+    prefixes = _shared_cache(model, prompts, shared, keys, pad_id, device, use_rows, cache_arg)
     budget = PREFILL_TOKENS.get(torch.device(device).type, PREFILL_TOKENS_DEFAULT)
-    for chunk in _chunks([len(p) for p in prompts], budget):
+    chunks = _chunks([len(p) - n for p, n in zip(prompts, shared)], budget)
+    # a chunk's columns: the longest shared prefix in it, then its longest own part
+    spans = [(max(shared[j] for j in c), max(len(prompts[j]) - shared[j] for j in c)) for c in chunks]
+    width = max(a + b for a, b in spans)
+    logits, buffers = [], None
+    attention = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
+    for chunk, (n_cached, own_width) in zip(chunks, spans):
         if use_rows is not None:
             use_rows(chunk)
-        chunk_width = max(len(prompts[j]) for j in chunk)
-        ids, mask = _left_pad([prompts[j] for j in chunk], chunk_width, pad_id)
+        ids, mask = _left_pad([prompts[j][shared[j]:] for j in chunk], own_width, pad_id)
         ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0) + torch.tensor([[shared[j]] for j in chunk], device=device)
         cache = DynamicCache()
-        out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                    use_cache=True, logits_to_keep=1, **{cache_arg: cache})
+        if n_cached:  # start from each row's shared prefix, right-aligned in the first n_cached columns
+            cache.layers, cached = _prefix_layers(prefixes, chunk, shared, n_cached, own_width)
+            mask = torch.cat([cached.to(mask), mask], 1)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                    **{cache_arg: cache})
         logits.append(out.logits[:, -1])
         if buffers is None:  # shapes from the first chunk; every row of the batch gets a slot
             buffers = [tuple(t.new_zeros(len(prompts), t.shape[1], width + headroom, t.shape[3])
                              for t in (layer.keys, layer.values)) for layer in cache.layers]
         # right-align the chunk: its left padding grows to `width`; its own cache is dropped here
+        rows, cols = slice(chunk[0], chunk[-1] + 1), slice(width - mask.shape[1], width)
+        attention[rows, cols] = mask
         for (k_buf, v_buf), layer in zip(buffers, cache.layers):
-            k_buf[row:row + len(chunk), :, width - chunk_width:width] = layer.keys
-            v_buf[row:row + len(chunk), :, width - chunk_width:width] = layer.values
-        row += len(chunk)
+            k_buf[rows, :, cols] = layer.keys
+            v_buf[rows, :, cols] = layer.values
     cache = DynamicCache()
     cache.layers = [BufferLayer(k_buf, v_buf, width) for k_buf, v_buf in buffers]
-    attention = _left_pad([[0] * len(p) for p in prompts], width, 0)[1].to(device)
     return torch.cat(logits), cache, attention
 
 
@@ -182,11 +264,13 @@ def _draw(logp: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: float, greedy: bool,
            eos_id: int | list[int], pad_id: int, stop: StopStrings | None = None,
            use_rows: Callable[[list[int]], None] | None = None,
-           seeds: list[int] | None = None) -> tuple[list[list[int]], list[list[float]]]:
+           seeds: list[int] | None = None, share: list | None = None) -> tuple[list[list[int]], list[list[float]]]:
     """New token ids and their logprobs for every prompt. Before each forward, `use_rows(rows)` is
     told which prompts (indices into `prompts`) the batch rows are, in order (the LoRA router
     follows it). Prompt i's token t is drawn with `uniform(seeds[i], t)` (seeds: one per prompt,
-    needed unless greedy). A row ends at any of the `eos_id` tokens (kept as its last token)."""
+    needed unless greedy). A row ends at any of the `eos_id` tokens (kept as its last token).
+    Prompts with equal `share` keys (e.g. their agent: one adapter gives equal tokens equal keys
+    and values) prefill their common leading tokens once; None: no sharing."""
     device = model.get_output_embeddings().weight.device
     n = len(prompts)
     if not greedy and (seeds is None or len(seeds) != n):
@@ -197,9 +281,14 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
     rows = sorted((i for i in range(n) if max_new[i] > 0), key=lambda i: len(prompts[i]))
     if not rows:
         return ids_out, lp_out
+    keys = None if share is None else [share[i] for i in rows]
+    shared = [0] * len(rows) if keys is None else shared_prefix_lengths([prompts[i] for i in rows], keys)
+    order = sorted(range(len(rows)), key=lambda j: len(prompts[rows[j]]) - shared[j])  # by what is left
+    rows, shared = [rows[j] for j in order], [shared[j] for j in order]
+    keys = None if keys is None else [keys[j] for j in order]
     cache_arg = _cache_kwarg(model)
     chunk_rows = None if use_rows is None else (lambda js: use_rows([rows[j] for j in js]))
-    logits, cache, attention = _prefill(model, [prompts[i] for i in rows], pad_id, device,
+    logits, cache, attention = _prefill(model, [prompts[i] for i in rows], shared, keys, pad_id, device,
                                         min(max(max_new), GROW), chunk_rows, cache_arg)
     if use_rows is not None:
         use_rows(rows)
