@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/coevo models fetch smollm2-135m
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/prefill.py
+	$(BIN)/python bench/shared_prefix.py
 	$(BIN)/python bench/decode_step.py
 	$(BIN)/python bench/learner.py
 	$(BIN)/python bench/learner.py --part parallel
