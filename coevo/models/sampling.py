@@ -277,13 +277,14 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
         raise ValueError(f"sampling needs one seed per prompt ({n}), got {None if seeds is None else len(seeds)}")
     ids_out: list[list[int]] = [[] for _ in range(n)]
     lp_out: list[list[float]] = [[] for _ in range(n)]
-    # the running batch: original prompt index of each row, sorted by prompt length
-    rows = sorted((i for i in range(n) if max_new[i] > 0), key=lambda i: len(prompts[i]))
+    # the running batch: original prompt index of each row
+    rows = [i for i in range(n) if max_new[i] > 0]
     if not rows:
         return ids_out, lp_out
     keys = None if share is None else [share[i] for i in rows]
     shared = [0] * len(rows) if keys is None else shared_prefix_lengths([prompts[i] for i in rows], keys)
-    order = sorted(range(len(rows)), key=lambda j: len(prompts[rows[j]]) - shared[j])  # by what is left
+    # the running batch, sorted by the length of what each prompt prefills of its own
+    order = sorted(range(len(rows)), key=lambda j: len(prompts[rows[j]]) - shared[j])
     rows, shared = [rows[j] for j in order], [shared[j] for j in order]
     keys = None if keys is None else [keys[j] for j in order]
     cache_arg = _cache_kwarg(model)
