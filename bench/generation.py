@@ -36,6 +36,14 @@ def trained_like(state: dict, seed: int) -> dict:
     return {k: v + 0.02 * torch.randn(v.shape, generator=g) for k, v in state.items()}
 
 
+def trained_policies(model: str) -> HFPolicies:
+    """`HFPolicies` on `model` (float32, CPU) with AGENTS' adapters all non-zero and different."""
+    pol = HFPolicies(resolve_model(model), AGENTS, LORA, dtype="float32", device="cpu")
+    for i, agent in enumerate(AGENTS):
+        pol.set_adapter(agent, trained_like(pol.get_adapter(agent), i))
+    return pol
+
+
 def timed(fn) -> tuple[float, int]:
     torch.manual_seed(0)
     t0 = time.perf_counter()

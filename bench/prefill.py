@@ -16,9 +16,7 @@ import time
 import torch
 
 import coevo.models.sampling as sampling
-from coevo.models.hf import HFPolicies
-from coevo.models.store import resolve_model
-from generation import AGENTS, LORA, trained_like
+from generation import AGENTS, trained_policies
 from learner import text_corpus
 
 
@@ -31,9 +29,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pol = HFPolicies(resolve_model(args.model), AGENTS, LORA, dtype="float32", device="cpu")
-    for i, agent in enumerate(AGENTS):
-        pol.set_adapter(agent, trained_like(pol.get_adapter(agent), i))
+    pol = trained_policies(args.model)
     words = text_corpus().split()
     rng = random.Random(0)
     print(f"{args.model}, {args.threads} threads, fp32, 3 adapters mixed; prefill = generate 1 token a row")

@@ -23,10 +23,9 @@ import torch
 from coevo.compose import load_config
 from coevo.evaluate import heldout_tasks
 from coevo.models.hf import HFPolicies
-from coevo.models.store import resolve_model
 from coevo.rollout import plan_games, play
 from games.tasks import answer_prompt
-from generation import AGENTS, COMAS, LORA, trained_like
+from generation import AGENTS, COMAS, trained_policies
 
 
 def counted(pol: HFPolicies, run) -> tuple[float, int, list]:
@@ -57,9 +56,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pol = HFPolicies(resolve_model(args.model), AGENTS, LORA, dtype="float32", device="cpu")
-    for i, agent in enumerate(AGENTS):
-        pol.set_adapter(agent, trained_like(pol.get_adapter(agent), i))
+    pol = trained_policies(args.model)
     tasks = heldout_tasks(load_config(["experiment=comas"]))
     eval_rows = [(a, t) for a in AGENTS for t in tasks]
 
