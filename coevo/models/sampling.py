@@ -151,11 +151,20 @@ def _shared_cache(model, prompts, shared, keys, pad_id, device, use_rows, cache_
     ids, mask = ids.to(device), mask.to(device)
     cache = DynamicCache()
     model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
-          logits_to_keep=1, **{cache_arg: cache})
+          logits_to_keep=_last_position(ids), **{cache_arg: cache})
     slot = {keys[j]: r for r, j in enumerate(reps)}
     return {j: [(layer.keys[slot[keys[j]], :, width - n:], layer.values[slot[keys[j]], :, width - n:])
                 for layer in cache.layers]
             for j, n in enumerate(shared) if n}
+
+
+def _last_position(ids: torch.Tensor) -> torch.Tensor:
+    """`logits_to_keep` for the last position only, as an index tensor rather than the int 1: an int
+    keeps a strided view of the hidden states, which the LM head then runs as a batched matmul
+    against the weight expanded per row; in bfloat16 on CPU that copies the whole 49,152 x 576
+    weight once per row (1.45 of 4.1 s of a 16-row generate). An index tensor gathers a contiguous
+    [rows, 1, hidden] and the head is one plain matmul."""
+    return torch.tensor([ids.shape[1] - 1], device=ids.device)
 
 
 def _prefix_layers(prefixes: dict, chunk: list[int], shared: list[int], n_cached: int, own_width: int):
@@ -204,8 +213,8 @@ def _prefill(model, prompts: list[list[int]], shared: list[int], keys: list | No
         if n_cached:  # start from each row's shared prefix, right-aligned in the first n_cached columns
             cache.layers, cached = _prefix_layers(prefixes, chunk, shared, n_cached, own_width)
             mask = torch.cat([cached.to(mask), mask], 1)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                    **{cache_arg: cache})
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                    logits_to_keep=_last_position(ids), **{cache_arg: cache})
         logits.append(out.logits[:, -1])
         if buffers is None:  # shapes from the first chunk; every row of the batch gets a slot
             buffers = [tuple(t.new_zeros(len(prompts), t.shape[1], width + headroom, t.shape[3])
