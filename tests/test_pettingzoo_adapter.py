@@ -33,6 +33,9 @@ RPS = {0: "rock", 1: "paper", 2: "scissors"}
     ("<move>9</move>", CELLS, None),  # not a legal action
     ("<move>4</move>", {0: "0", 8: "8"}, None),  # legal elsewhere, not now
     ("<move>" + "9" * 5000, CELLS, None),  # a huge number does not raise
+    ("<move>4.5</move>", CELLS, None),  # a decimal is not its integer part
+    ("<move>4,5</move>", CELLS, None),
+    ("<move>4.</move>", CELLS, 4),  # a full stop after the number is punctuation
     ("<move><move>4</move>", CELLS, 4),  # the prefilled tag, then the model's own
     ("<move> <MOVE>paper</move>", RPS, 1),
     ("<move><move></move>", CELLS, None),

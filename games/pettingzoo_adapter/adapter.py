@@ -91,6 +91,8 @@ MOVE_OPEN, MOVE_CLOSE = "<move>", "</move>"
 _MOVE_TAG = re.compile(r"<move>(.*?)(?:</move>|$)", re.S | re.I)
 # At most 12 digits: a longer run is no move, and int() of a 10 kB digit string would raise.
 _LEADING_INT = re.compile(r"[\s#(\[]*(\d{1,12})(?!\d)")
+# A decimal ("4.5", "4,5") is no move, neither as a number nor as the name "4"; "4." still is.
+_LEADING_DECIMAL = re.compile(r"[\s#(\[]*\d+[.,]\d")
 _REPEATED_OPEN = re.compile(r"^(?:\s*<move>)+", re.I)
 SYMBOLS = "XOABCDEFGH"
 
@@ -103,6 +105,8 @@ def default_text_to_action(text: str, legal_actions: Mapping[int, str]) -> int |
         return None
     # the rollout prefills `<move>`, and a model may still write the tag itself: `<move><move>4</move>`
     body = _REPEATED_OPEN.sub("", m.group(1))
+    if _LEADING_DECIMAL.match(body):
+        return None
     num = _LEADING_INT.match(body)
     if num:
         action = int(num.group(1))
