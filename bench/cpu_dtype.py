@@ -1,12 +1,18 @@
-"""float32 vs bfloat16 on this CPU, side by side: generation tokens/s and one learner step.
+"""float32 vs bfloat16 on this CPU, side by side: generation tokens/s and a learner step.
 
     python bench/cpu_dtype.py [--model smollm2-135m]
 
 Why `model.rollout_dtype=auto` and `model.autocast=auto` choose float32 on CPU: without native
-bf16 instructions (AVX2-only machines) bf16 is slower, not faster. On a CPU with AVX512-BF16/AMX
-this bench shows whether forcing bfloat16 pays.
+bf16 instructions (AVX2-only machines) bf16 is slower, not faster, and a run has to reproduce to
+the digit on every machine. On a CPU with AVX512-BF16 or AMX this bench shows whether the opt-in
+(`model.rollout_dtype=bfloat16 model.autocast=true`) pays.
+
+Generation: `--batch` short prompts, `--new-tokens` sampled, after one warm-up call. Learner: 12
+turns of comas_v0's lengths (prompts of 200-400 tokens, completions of 40-120; random token ids),
+one warm-up step, then the faster of 2 timed steps.
 """
 import argparse
+import random
 import time
 
 import torch
@@ -21,6 +27,27 @@ LORA = {"r": 16, "alpha": 32, "target_modules": "all-linear"}
 ALGO = AlgoConfig().model_dump()
 
 
+def comas_like_turns(n: int = 12, seed: int = 0) -> list[Turn]:
+    rng = random.Random(seed)
+    turns = []
+    for i in range(n):
+        prompt = [rng.randrange(100, 20000) for _ in range(rng.randrange(200, 400))]
+        completion = [rng.randrange(100, 20000) for _ in range(rng.randrange(40, 120))]
+        turns.append(Turn("agent", "solver_0", "", "", prompt, completion, [-2.0] * len(completion),
+                          reward=i % 2, group="g"))
+    return turns
+
+
+def bf16_flags() -> str:
+    """The CPU's native bf16 flags (Linux), e.g. 'avx512_bf16 amx_bf16'; 'none' if it has none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return "unknown (no /proc/cpuinfo)"
+    return " ".join(sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16"))) or "none"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
@@ -30,23 +57,30 @@ def main():
     torch.set_num_threads(2)
     path = resolve_model(args.model)
     prompts = [f"Tom has {i} apples and buys {i + 2} more. How many apples does Tom have now?" for i in range(args.batch)]
+    turns = comas_like_turns()
     gen, step = {}, {}
     for dtype in ("float32", "bfloat16"):
         pol = HFPolicies(path, ["agent"], LORA, dtype=dtype, device="cpu")
+        pol.generate(["agent"] * args.batch, prompts, max_new_tokens=4, temperature=0.8)  # warm-up
         torch.manual_seed(0)
         t0 = time.perf_counter()
         outs = pol.generate(["agent"] * args.batch, prompts, max_new_tokens=args.new_tokens, temperature=0.8)
         gen[dtype] = sum(len(o.completion_ids) for o in outs) / (time.perf_counter() - t0)
-        turns = [Turn("agent", "solver_0", "", o.text, o.prompt_ids, o.completion_ids, o.logprobs, reward=i % 2, group="g")
-                 for i, o in enumerate(outs[:8])]
+        del pol
         learner = Learner("agent", path, {"device": "cpu", "autocast": dtype == "bfloat16", "learner_dtype": "float32",
                                       "lora": LORA}, ALGO, temperature=0.8, seed=0)
-        t0 = time.perf_counter()
-        learner.step(turns)
-        step[dtype] = time.perf_counter() - t0
+        learner.step(turns)  # warm-up
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            learner.step(turns)
+            times.append(time.perf_counter() - t0)
+        step[dtype] = min(times)
+        del learner
         print(f"{dtype:<9} generate {gen[dtype]:6.1f} tokens/s (batch {args.batch})   "
-              f"learner step on 8 turns {step[dtype]:6.1f} s ({'bf16 autocast' if dtype == 'bfloat16' else 'fp32'})")
-    print(f"cpu capability: {torch.backends.cpu.get_cpu_capability()}")
+              f"learner step on 12 comas-length turns {step[dtype]:6.2f} s "
+              f"({'bf16 autocast' if dtype == 'bfloat16' else 'fp32'})", flush=True)
+    print(f"cpu capability: {torch.backends.cpu.get_cpu_capability()}; bf16 instructions: {bf16_flags()}")
     print(f"bf16/fp32 generation throughput: {gen['bfloat16'] / gen['float32']:.2f}x   "
           f"bf16/fp32 learner step time: {step['bfloat16'] / step['float32']:.2f}x")
 
