@@ -1,9 +1,11 @@
-"""Prefilling each agent's shared prompt prefix once, against prefilling every prompt whole.
+"""Shared prompt prefixes and kept earlier prompts, against prefilling every prompt whole.
 
     flock /tmp/coevo-bench.lock python bench/shared_prefix.py [--games 12] [--repeats 2]
 
-The same work on both sides, in one process, the sides taking turns (`HFPolicies.share_prefixes`
-off, then on; the best of `--repeats` counts):
+The same work on three sides, in one process, the sides taking turns (the best of `--repeats`
+counts): `whole` (`HFPolicies.share_prefixes` off), `shared` (on: within one generate call), `kept`
+(on, and the calls run inside `HFPolicies.keeping_prompts`, as `rollout.play` runs them: a prompt
+also starts from an earlier call's prompt of its agent):
 - eval: the held-out accuracy batch of experiment=comas (24 tasks x 3 agents, greedy, 48 tokens);
 - comas_v0 and negotiation_v0: the generate calls of `--games` games, played once through
   `coevo.rollout.play` with three non-zero adapters and recorded (rows, prompts, limits, stop
@@ -11,11 +13,12 @@ off, then on; the best of `--repeats` counts):
   (Playing the games on each side would not compare the same work: a draw that rounding moves
   across a token boundary changes the rest of that game.)
 Each line prints the seconds, the positions the prefill forwards computed (rows x padded columns),
-the completion tokens, and whether both sides wrote the same completions.
+the completion tokens, and how many rows' completions differ from the `whole` side's.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import torch
@@ -26,6 +29,8 @@ from coevo.models.hf import HFPolicies
 from coevo.rollout import plan_games, play
 from games.tasks import answer_prompt
 from generation import AGENTS, COMAS, trained_policies
+
+SIDES = ("whole", "shared", "kept")
 
 
 def counted(pol: HFPolicies, run) -> tuple[float, int, list]:
@@ -90,22 +95,24 @@ def main():
         work.append((f"{game}: {args.games} games, {ticks} ticks", run))
     print(f"# bench/shared_prefix.py  {args.model} fp32  threads={args.threads}  "
           f"cpu={torch.backends.cpu.get_cpu_capability()}  best of {args.repeats}, sides taking turns")
-    print(f"{'what':<40} {'side':<7} {'s':>6} {'prefill positions':>17} {'tokens':>7} {'speed-up':>8} {'same':>5}")
+    print(f"{'what':<40} {'side':<7} {'s':>6} {'prefill positions':>17} {'tokens':>7} {'speed-up':>8} "
+          f"{'rows differing from whole':>26}")
     held_out()  # warm-up
     for what, run in work:
         best, seen = {}, {}
         for _ in range(args.repeats):
-            for side in ("whole", "shared"):
-                pol.share_prefixes = side == "shared"
-                s, positions, out = counted(pol, run)
+            for side in SIDES:
+                pol.share_prefixes = side != "whole"
+                with pol.keeping_prompts() if side == "kept" else contextlib.nullcontext():
+                    s, positions, out = counted(pol, run)
                 if s < best.get(side, (float("inf"), 0))[0]:
                     best[side] = (s, positions)
                 seen[side] = out
-        same = seen["whole"] == seen["shared"]
-        for side in ("whole", "shared"):
+        for side in SIDES:
             ratio = best["whole"][0] / best[side][0]
+            differ = sum(a != b for a, b in zip(seen["whole"], seen[side]))
             print(f"{what:<40} {side:<7} {best[side][0]:6.1f} {best[side][1]:17d} "
-                  f"{sum(len(c) for c in seen[side]):7d} {ratio:7.2f}x {'yes' if same else 'no':>5}", flush=True)
+                  f"{sum(len(c) for c in seen[side]):7d} {ratio:7.2f}x {differ:>21}/{len(seen[side]):<4}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Games never see the model and the model never sees a game: text goes in, text co
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Mapping
@@ -102,65 +103,69 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], te
                                 task=asdict(plan.task), native_rewards={s: 0.0 for s in env.possible_agents}))
     stats = RolloutStats(games=len(plans))
     active = list(range(len(plans)))
-    while active:
-        rows = []  # (game index, seat, observation text): every game's next independent moves
-        for i in active:
-            env = envs[i]
-            while env.agents and (env.terminations[env.agent_selection] or env.truncations[env.agent_selection]):
-                env.step(None)  # PettingZoo removes finished agents one dead step at a time
-            if env.agents:
-                rows += [(i, seat, env.observe(seat)["text"]) for seat in env.concurrent_agents()]
-            else:
-                episodes[i].outcome = env.outcome
-        active = sorted({i for i, _, _ in rows})
-        if not rows:
-            break
-        # scripted seats answer now, from the state their observation shows; the rest in one batch
-        actions: list[str | None] = [
-            scripted[plans[i].seats[seat]](envs[i], seat, rngs[i]) if plans[i].seats[seat] in scripted else None
-            for i, seat, _ in rows]
-        model_rows = [k for k, a in enumerate(actions) if a is None]
-        completions: dict[int, object] = {}
-        if model_rows:
-            t0 = time.perf_counter()
-            batch = [rows[k] for k in model_rows]
-            outs = policies.generate(
-                agents=[plans[i].seats[seat] for i, seat, _ in batch],
-                prompts=[obs for _, _, obs in batch],
-                max_new_tokens=[envs[i].max_new_tokens(seat) for i, seat, _ in batch],
-                stop=[envs[i].stop_strings(seat) for i, seat, _ in batch],
-                prefixes=[envs[i].response_prefix(seat) for i, seat, _ in batch],
-                temperature=temperature,
-                # a move's draws depend on its game's seed, seat and move number only: a game whose
-                # moves so far are unchanged replays exactly, whatever the other games do
-                seeds=move_seeds(plans, episodes, batch),
-            )
-            stats.generate_s += time.perf_counter() - t0
-            stats.generate_calls += 1
-            for k, c in zip(model_rows, outs):
-                i, seat, _ = rows[k]
-                completions[k] = c
-                actions[k] = envs[i].response_prefix(seat) + c.text  # the prefilled start is part of the move
-        for k, (i, seat, obs) in enumerate(rows):
-            env = envs[i]
-            if env.game_over:
-                continue  # an earlier move of this batch ended the game (a forfeit): drop the rest
-            if env.agent_selection != seat:
-                raise RuntimeError(f"{game_name}: concurrent_agents() promised {seat} would act, "
-                                   f"but it is {env.agent_selection}'s turn")
-            c = completions.get(k)
-            episodes[i].turns.append(Turn(
-                agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=actions[k],
-                prompt_ids=c.prompt_ids if c else [], completion_ids=c.completion_ids if c else [],
-                logprobs=c.logprobs if c else [], group=f"{plans[i].task.id}/{seat}", train=c is not None,
-            ))
-            env.step(actions[k])
-            for s, r in env.rewards.items():
-                episodes[i].native_rewards[s] += float(r)
-            stats.turns += 1
-            if c:
-                stats.prompt_tokens += len(c.prompt_ids)
-                stats.completion_tokens += len(c.completion_ids)
+    # in a game of several turns an agent's next prompt repeats its last one up to the new messages:
+    # HF policies keep every prompt's keys and values while these games play (models/prompt_cache.py)
+    keeping = getattr(policies, "keeping_prompts", contextlib.nullcontext)
+    with keeping():
+        while active:
+            rows = []  # (game index, seat, observation text): every game's next independent moves
+            for i in active:
+                env = envs[i]
+                while env.agents and (env.terminations[env.agent_selection] or env.truncations[env.agent_selection]):
+                    env.step(None)  # PettingZoo removes finished agents one dead step at a time
+                if env.agents:
+                    rows += [(i, seat, env.observe(seat)["text"]) for seat in env.concurrent_agents()]
+                else:
+                    episodes[i].outcome = env.outcome
+            active = sorted({i for i, _, _ in rows})
+            if not rows:
+                break
+            # scripted seats answer now, from the state their observation shows; the rest in one batch
+            actions: list[str | None] = [
+                scripted[plans[i].seats[seat]](envs[i], seat, rngs[i]) if plans[i].seats[seat] in scripted else None
+                for i, seat, _ in rows]
+            model_rows = [k for k, a in enumerate(actions) if a is None]
+            completions: dict[int, object] = {}
+            if model_rows:
+                t0 = time.perf_counter()
+                batch = [rows[k] for k in model_rows]
+                outs = policies.generate(
+                    agents=[plans[i].seats[seat] for i, seat, _ in batch],
+                    prompts=[obs for _, _, obs in batch],
+                    max_new_tokens=[envs[i].max_new_tokens(seat) for i, seat, _ in batch],
+                    stop=[envs[i].stop_strings(seat) for i, seat, _ in batch],
+                    prefixes=[envs[i].response_prefix(seat) for i, seat, _ in batch],
+                    temperature=temperature,
+                    # a move's draws depend on its game's seed, seat and move number only: a game whose
+                    # moves so far are unchanged replays exactly, whatever the other games do
+                    seeds=move_seeds(plans, episodes, batch),
+                )
+                stats.generate_s += time.perf_counter() - t0
+                stats.generate_calls += 1
+                for k, c in zip(model_rows, outs):
+                    i, seat, _ = rows[k]
+                    completions[k] = c
+                    actions[k] = envs[i].response_prefix(seat) + c.text  # the prefilled start is part of the move
+            for k, (i, seat, obs) in enumerate(rows):
+                env = envs[i]
+                if env.game_over:
+                    continue  # an earlier move of this batch ended the game (a forfeit): drop the rest
+                if env.agent_selection != seat:
+                    raise RuntimeError(f"{game_name}: concurrent_agents() promised {seat} would act, "
+                                       f"but it is {env.agent_selection}'s turn")
+                c = completions.get(k)
+                episodes[i].turns.append(Turn(
+                    agent=plans[i].seats[seat], seat=seat, prompt_text=obs, completion_text=actions[k],
+                    prompt_ids=c.prompt_ids if c else [], completion_ids=c.completion_ids if c else [],
+                    logprobs=c.logprobs if c else [], group=f"{plans[i].task.id}/{seat}", train=c is not None,
+                ))
+                env.step(actions[k])
+                for s, r in env.rewards.items():
+                    episodes[i].native_rewards[s] += float(r)
+                stats.turns += 1
+                if c:
+                    stats.prompt_tokens += len(c.prompt_ids)
+                    stats.completion_tokens += len(c.completion_ids)
     for env in envs:
         env.close()
     return episodes, stats

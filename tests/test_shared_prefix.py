@@ -1,6 +1,7 @@
 """A prompt's leading tokens shared by all prompts of its adapter are prefilled once
 (coevo/models/sampling.py): the completions and logprobs are those of prefilling every prompt whole,
 in a mixed batch where each agent's prompts share a different prefix under a different adapter."""
+import contextlib
 import functools
 
 import pytest
@@ -34,9 +35,8 @@ def rows():
     return agents, prompts
 
 
-def generate(pol, monkeypatch, share: bool, **kw):
-    """Generate the rows, counting the positions the prefill forwards compute."""
-    agents, prompts = rows()
+def counted(pol, monkeypatch, run):
+    """run()'s result and the positions its prefill forwards computed."""
     computed = []
     forward = pol.model.forward
 
@@ -47,10 +47,21 @@ def generate(pol, monkeypatch, share: bool, **kw):
         return forward(*a, **k)
 
     monkeypatch.setattr(pol.model, "forward", counting)
-    monkeypatch.setattr(pol, "share_prefixes", share)
-    out = pol.generate(agents, prompts, max_new_tokens=[6, 9, 0, 7, 5, 8, 1, 4], **kw)
-    monkeypatch.undo()
-    return out, sum(computed)
+    try:
+        return run(), sum(computed)
+    finally:
+        monkeypatch.undo()
+
+
+def generate(pol, monkeypatch, share: bool, **kw):
+    """Generate the rows, counting the positions the prefill forwards compute."""
+    agents, prompts = rows()
+    pol.share_prefixes = share
+    try:
+        return counted(pol, monkeypatch, lambda: pol.generate(agents, prompts, max_new_tokens=[6, 9, 0, 7, 5, 8, 1, 4],
+                                                              **kw))
+    finally:
+        pol.share_prefixes = True
 
 
 @pytest.mark.parametrize("prefill_tokens", [4096, 40])
@@ -75,3 +86,59 @@ def test_shared_prefixes_sample_the_same_tokens(policies, monkeypatch):
     for a, b in zip(whole, shared):
         assert a.completion_ids == b.completion_ids
         assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+
+
+# -- kept prompts: a game one turn later starts from the agent's earlier prompt ------------------
+MESSAGES = ["Seller: I ask 9 for it.", "Buyer: I offer 4, no more.", "Seller: Meet me at 7 then?",
+            "Buyer: Six, and we shake on it."]
+
+
+def turn(k: int):
+    """Turn k's rows: each agent's prompt is the rules, the first k + 2 messages, then the ask. At
+    k = 1 the last a1 row carries a0's text (its tokens start like a0's kept prompt, under another
+    adapter), and a __base__ row goes on from turn 0's."""
+    agents = ["a0", "a1", "__base__"] + (["a1"] if k else [])
+    texts = ["a0", "a1", "__base__", "a0"]
+    return agents, [RULES.get(t, "You are nobody in particular. ") + "So far: " + " ".join(MESSAGES[:k + 2])
+                    + f" Your move now, turn {k}?" for t in texts[:len(agents)]]
+
+
+def second_turn(pol, monkeypatch, keep: bool, **kw):
+    """Turn 1's completions and prefill positions: after turn 0 inside `keeping_prompts`, or alone."""
+    with pol.keeping_prompts() if keep else contextlib.nullcontext():
+        if keep:
+            pol.generate(*turn(0), max_new_tokens=5, **{k: v[:3] if k == "seeds" else v for k, v in kw.items()})
+        return counted(pol, monkeypatch, lambda: pol.generate(*turn(1), max_new_tokens=[6, 3, 7, 5], **kw))
+
+
+@pytest.mark.parametrize("prefill_tokens", [4096, 40])
+def test_kept_prompts_change_nothing_but_the_work(policies, monkeypatch, prefill_tokens):
+    monkeypatch.setattr(sampling, "PREFILL_TOKENS", {"cpu": prefill_tokens})
+    alone, work_alone = second_turn(policies, monkeypatch, keep=False, greedy=True)
+    monkeypatch.setattr(sampling, "PREFILL_TOKENS", {"cpu": prefill_tokens})
+    kept, work_kept = second_turn(policies, monkeypatch, keep=True, greedy=True)
+    for a, b in zip(alone, kept):
+        assert a.prompt_ids == b.prompt_ids and a.completion_ids == b.completion_ids
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+    # the three rows that go on from turn 0 skip at least their first two messages' tokens
+    skipped = len(policies.tokenizer(" ".join(MESSAGES[:2]))["input_ids"])
+    assert work_kept <= work_alone - 3 * skipped, (work_kept, work_alone, skipped)
+    assert policies.prompt_cache is None  # kept only inside keeping_prompts
+
+
+def test_kept_prompts_sample_the_same_tokens(policies, monkeypatch):
+    seeds = {"seeds": [11, 12, 13, 14]}
+    alone, _ = second_turn(policies, monkeypatch, keep=False, temperature=0.9, **seeds)
+    kept, _ = second_turn(policies, monkeypatch, keep=True, temperature=0.9, **seeds)
+    for a, b in zip(alone, kept):
+        assert a.completion_ids == b.completion_ids
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+
+
+def test_new_weights_drop_what_was_kept(policies):
+    """Keys and values made under an agent's old adapter are not reused after set_adapter."""
+    with policies.keeping_prompts():
+        policies.generate(*turn(0), max_new_tokens=2, greedy=True)
+        assert len(policies.prompt_cache.entries) == 3
+        policies.set_adapter("a0", policies.get_adapter("a0"))
+        assert policies.prompt_cache.entries == []

@@ -8,6 +8,7 @@ move between the two sides as peft state dicts.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from coevo.models.multi_lora import MultiLora
+from coevo.models.prompt_cache import PromptCache
 from coevo.models.sampling import StopStrings, row_seeds, sample
 
 if TYPE_CHECKING:
@@ -159,9 +161,10 @@ class HFPolicies(ChatPrompts):
         # every agent's adapter stacked in each layer: a mixed batch in three ops a layer
         self.lora = MultiLora(self.model, agents, lora) if lora else None
         self.device = pick_device(device)
-        # one agent's prompts prefill their common leading tokens once (bench/shared_prefix.py
-        # turns this off to compare)
+        # one agent's prompts prefill their common leading tokens once, and inside `keeping_prompts`
+        # start from an earlier prompt's keys and values (bench/shared_prefix.py turns this off to compare)
         self.share_prefixes = True
+        self.prompt_cache: PromptCache | None = None
 
     @classmethod
     def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "HFPolicies":
@@ -169,10 +172,22 @@ class HFPolicies(ChatPrompts):
         return cls(path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
                    max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"])
 
+    @contextlib.contextmanager
+    def keeping_prompts(self, max_bytes: int = 2 << 30):
+        """Keep every prompt's keys and values while inside (a rollout's games), so that a prompt that
+        starts like an earlier one of its agent prefills only the rest (models/prompt_cache.py)."""
+        self.prompt_cache = PromptCache(max_bytes)
+        try:
+            yield
+        finally:
+            self.prompt_cache = None
+
     # -- weights -------------------------------------------------------------------------------
     def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
         """Load an agent's adapter from a peft state dict (a learner's `adapter()`); without LoRA,
         the agent is this whole model (a full-weight agent: `RoutedPolicies` gives it its own)."""
+        if self.prompt_cache is not None:  # kept keys and values were made by the old weights
+            self.prompt_cache = PromptCache(self.prompt_cache.max_bytes)
         if self.lora is None:
             self.model.load_state_dict(state)
         else:
@@ -207,7 +222,7 @@ class HFPolicies(ChatPrompts):
                 self.model, prompt_ids, max_new, temperature=temperature, greedy=greedy,
                 eos_id=end_of_turn_ids(self.tokenizer, self.model), pad_id=self.tokenizer.pad_token_id,
                 stop=StopStrings(self.tokenizer, stop) if stop else None, use_rows=use_rows,
-                seeds=seeds, share=share)
+                seeds=seeds, share=share, cache=self.prompt_cache if share is not None else None)
         finally:
             if self.lora is not None:
                 self.lora.set_rows([], self.model.dtype, self.device)  # no stale routes

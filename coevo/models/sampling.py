@@ -8,7 +8,9 @@ turns from an 8-token score to a 96-token solution, most of that work is waste. 
   the LM head only at each row's last position;
 - prefills once the leading tokens that all prompts of one adapter have in common (the chat
   template's system prompt, a role's instructions, a game's rules), and each of those prompts only
-  from there on;
+  from there on; given a `PromptCache` (a rollout keeps one while it plays), a prompt that starts
+  like an earlier prompt of its agent (the same game one turn later) starts from that one's keys
+  and values;
 - decodes all rows together from one KV buffer written in place (it grows by `GROW` columns when
   full), instead of a cache re-concatenated at every step;
 - drops finished rows (eos, their own `max_new`, a stop string) from the running batch, and the left
@@ -28,6 +30,8 @@ from collections.abc import Callable
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+
+from coevo.models.prompt_cache import PromptCache
 
 # Padded tokens in one prefill forward, by device type. A GPU wants large matmuls. On a CPU,
 # 1,024-token chunks prefill SmolLM2 1.31-1.42x faster than 4,096-token ones (bench/prefill.py, 12
@@ -185,17 +189,17 @@ def _prefix_layers(prefixes: dict, chunk: list[int], shared: list[int], n_cached
     return layers, cached
 
 
-def _prefill(model, prompts: list[list[int]], shared: list[int], keys: list | None, pad_id: int, device,
-             headroom: int, use_rows, cache_arg: str):
+def _prefill(model, prompts: list[list[int]], shared: list[int], prefixes: dict, pad_id: int, device,
+             headroom: int, use_rows, cache_arg: str, keep: Callable | None = None):
     """Run every prompt once; returns the last-position logits [B, V], a cache holding all rows
     right-aligned in buffers of width `width` + headroom, and the attention mask [B, width].
 
-    Prompt j's first `shared[j]` tokens are the prefix its key's prompts have in common (0: none):
-    those are run once per key (`_shared_cache`), and the prompt's chunk starts from their keys and
-    values. The prompts come sorted by the length of what is left, so a chunk pads little. A row's
-    columns are then [left padding | its shared prefix | padding | its own tokens]; with no
-    sharing, [left padding | prompt], and `width` is the longest prompt."""
-    prefixes = _shared_cache(model, prompts, shared, keys, pad_id, device, use_rows, cache_arg)
+    Prompt j's first `shared[j]` tokens already have keys and values, `prefixes[j]` (the prefix
+    its key's prompts have in common, `_shared_cache`, or a kept earlier prompt's): the prompt's
+    chunk starts from them. The prompts come sorted by the length of what is left, so a chunk pads
+    little. A row's columns are then [left padding | its prefix | padding | its own tokens]; with
+    no prefix, [left padding | prompt], and `width` is the longest prompt. `keep(j, layers)` is
+    given each prompt's whole keys and values (a `PromptCache` keeps them for later calls)."""
     budget = PREFILL_TOKENS.get(torch.device(device).type, PREFILL_TOKENS_DEFAULT)
     chunks = _chunks([len(p) - n for p, n in zip(prompts, shared)], budget)
     # a chunk's columns: the longest shared prefix in it, then its longest own part
@@ -216,6 +220,11 @@ def _prefill(model, prompts: list[list[int]], shared: list[int], keys: list | No
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                     logits_to_keep=_last_position(ids), **{cache_arg: cache})
         logits.append(out.logits[:, -1])
+        if keep is not None:  # row r: its prefix at the n_cached columns' right end, its own tokens last
+            for r, j in enumerate(chunk):
+                own = len(prompts[j]) - shared[j]
+                keep(j, [tuple(torch.cat([t[r, :, n_cached - shared[j]:n_cached], t[r, :, t.shape[2] - own:]], 1)
+                               for t in (layer.keys, layer.values)) for layer in cache.layers])
         if buffers is None:  # shapes from the first chunk; every row of the batch gets a slot
             buffers = [tuple(t.new_zeros(len(prompts), t.shape[1], width + headroom, t.shape[3])
                              for t in (layer.keys, layer.values)) for layer in cache.layers]
@@ -273,13 +282,16 @@ def _draw(logp: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: float, greedy: bool,
            eos_id: int | list[int], pad_id: int, stop: StopStrings | None = None,
            use_rows: Callable[[list[int]], None] | None = None,
-           seeds: list[int] | None = None, share: list | None = None) -> tuple[list[list[int]], list[list[float]]]:
+           seeds: list[int] | None = None, share: list | None = None,
+           cache: PromptCache | None = None) -> tuple[list[list[int]], list[list[float]]]:
     """New token ids and their logprobs for every prompt. Before each forward, `use_rows(rows)` is
     told which prompts (indices into `prompts`) the batch rows are, in order (the LoRA router
     follows it). Prompt i's token t is drawn with `uniform(seeds[i], t)` (seeds: one per prompt,
     needed unless greedy). A row ends at any of the `eos_id` tokens (kept as its last token).
     Prompts with equal `share` keys (e.g. their agent: one adapter gives equal tokens equal keys
-    and values) prefill their common leading tokens once; None: no sharing."""
+    and values) prefill their common leading tokens once; None: no sharing. With a `cache` (and
+    `share`), a prompt that starts like one kept there under its key prefills only the rest, and
+    every prompt is kept for later calls."""
     device = model.get_output_embeddings().weight.device
     n = len(prompts)
     if not greedy and (seeds is None or len(seeds) != n):
@@ -292,14 +304,30 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
         return ids_out, lp_out
     keys = None if share is None else [share[i] for i in rows]
     shared = [0] * len(rows) if keys is None else shared_prefix_lengths([prompts[i] for i in rows], keys)
+    kept = {}  # row j -> (tokens, entry): the kept earlier prompt it starts from, where that beats `shared`
+    if cache is not None and keys is not None:
+        for j, i in enumerate(rows):
+            n, entry = cache.lookup(keys[j], prompts[i])
+            if n >= MIN_SHARED and n > shared[j]:
+                kept[j] = (n, entry)
     # the running batch, sorted by the length of what each prompt prefills of its own
-    order = sorted(range(len(rows)), key=lambda j: len(prompts[rows[j]]) - shared[j])
-    rows, shared = [rows[j] for j in order], [shared[j] for j in order]
+    start = [kept[j][0] if j in kept else n for j, n in enumerate(shared)]
+    order = sorted(range(len(rows)), key=lambda j: len(prompts[rows[j]]) - start[j])
+    kept = {new: kept[old] for new, old in enumerate(order) if old in kept}
+    rows, shared, start = [rows[j] for j in order], [shared[j] for j in order], [start[j] for j in order]
     keys = None if keys is None else [keys[j] for j in order]
     cache_arg = _cache_kwarg(model)
     chunk_rows = None if use_rows is None else (lambda js: use_rows([rows[j] for j in js]))
-    logits, cache, attention = _prefill(model, [prompts[i] for i in rows], shared, keys, pad_id, device,
-                                        min(max(max_new), GROW), chunk_rows, cache_arg)
+    sorted_prompts = [prompts[i] for i in rows]
+    prefixes = _shared_cache(model, sorted_prompts, [0 if j in kept else n for j, n in enumerate(shared)], keys,
+                             pad_id, device, chunk_rows, cache_arg)
+    prefixes.update({j: [(k[:, :n], v[:, :n]) for k, v in entry.layers] for j, (n, entry) in kept.items()})
+    keep_kv = None
+    if cache is not None and keys is not None:
+        keep_kv = lambda j, layers: cache.keep(keys[j], sorted_prompts[j], layers,  # noqa: E731
+                                            replaces=kept[j][1] if j in kept else None)
+    logits, kv, attention = _prefill(model, sorted_prompts, start, prefixes, pad_id, device,
+                                     min(max(max_new), GROW), chunk_rows, cache_arg, keep_kv)
     if use_rows is not None:
         use_rows(rows)
     positions = attention.sum(-1, keepdim=True) - 1
@@ -330,11 +358,11 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
             # columns that were left padding for every remaining row are never attended to again
             first_col = int(attention.any(0).nonzero()[0])
             attention = attention[:, first_col:]
-            for layer in cache.layers:
+            for layer in kv.layers:
                 layer.keep(index, first_col)
             rows, finished = [rows[j] for j in keep], [False] * len(keep)
             if use_rows is not None:
                 use_rows(rows)
         attention = torch.cat([attention, attention.new_ones(len(rows), 1)], dim=1)
         logits = model(input_ids=token[:, None], attention_mask=attention, position_ids=positions,
-                       use_cache=True, **{cache_arg: cache}).logits[:, -1]
+                       use_cache=True, **{cache_arg: kv}).logits[:, -1]
