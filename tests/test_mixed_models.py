@@ -76,6 +76,11 @@ def test_models_in_actors_of_their_own_sample_what_the_worker_samples():
 
     assert sampled(apart, 3) == sampled(here, 3) == sampled(here, 3)
     assert sampled(here, 4) != sampled(here, 3)  # it really samples: another seed, other completions
+    # rollout.play keeps prompts in every part, in this process or in its actor, and only while it plays
+    with here.keeping_prompts(), apart.keeping_prompts():
+        assert sampled(apart, 3) == sampled(here, 3)
+        assert all(len(part.policies.prompt_cache.entries) > 0 for part in here.parts)
+    assert all(part.policies.prompt_cache is None for part in here.parts)
 
 
 def test_agent_models_in_config():

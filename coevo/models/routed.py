@@ -13,6 +13,8 @@ part or process generates it. The first part is always `model`: it also serves t
 """
 from __future__ import annotations
 
+import contextlib
+
 import ray
 import torch
 
@@ -63,6 +65,14 @@ class PolicyPart:
             torch.set_num_threads(threads)
         # a part without agents is the untouched base: it serves only "__base__" rows
         self.policies = backend_policies(path, agents, {**model_cfg, "lora": model_cfg["lora"] if agents else None})
+        self._keeping = contextlib.ExitStack()
+
+    def keep_prompts(self, on: bool) -> None:
+        """Enter (True) or leave (False) the policies' `keeping_prompts`, where they have one (hf)."""
+        if not on:
+            self._keeping.close()
+        elif hasattr(self.policies, "keeping_prompts"):
+            self._keeping.enter_context(self.policies.keeping_prompts())
 
     def set_adapter(self, agent: str, state) -> None:
         self.policies.set_adapter(agent, state)
@@ -98,6 +108,15 @@ class RoutedPolicies:
 
     def _results(self, started: list) -> list:
         return ray.get(started) if self.remote else started
+
+    @contextlib.contextmanager
+    def keeping_prompts(self):
+        """Every part keeps its prompts' keys and values while inside (`HFPolicies.keeping_prompts`)."""
+        self._results([self._start(k, "keep_prompts", True) for k in range(len(self.parts))])
+        try:
+            yield
+        finally:
+            self._results([self._start(k, "keep_prompts", False) for k in range(len(self.parts))])
 
     def set_adapter(self, agent: str, state) -> None:
         self._results([self._start(self.route.get(agent, 0), "set_adapter", agent, state)])
