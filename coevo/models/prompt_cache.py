@@ -2,9 +2,10 @@
 
 In a game of several turns an agent's next prompt repeats its previous one up to the end of the
 history: the rules, the conversation so far, then the new messages and the ask. While a
-`rollout.play` runs (`HFPolicies.keeping_prompts`; `RoutedPolicies` passes it on to each model), every prompt's keys and values are kept here
-under its agent (the agent's adapter shapes them), and a later prompt of that agent that starts with
-at least `MIN_SHARED` tokens of a kept one prefills only the rest (`sampling.sample`).
+`rollout.play` runs (`HFPolicies.keeping_prompts`; `RoutedPolicies` passes it on to each model),
+every prompt's keys and values are kept here under its agent (the agent's adapter shapes them),
+and a later prompt of that agent that starts with at least `MIN_SHARED` tokens of a kept one
+prefills only the rest (`sampling.sample`).
 
 Kept for one play only: adapters do not change inside one, and a resumed run replays it from an
 empty cache, as the first run did. The entry a prompt started from is dropped when the prompt,
