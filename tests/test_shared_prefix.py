@@ -64,15 +64,21 @@ def generate(pol, monkeypatch, share: bool, **kw):
         pol.share_prefixes = True
 
 
+def assert_same(ours, reference):
+    """The same prompt and completion ids row by row, logprobs within 1e-5."""
+    assert len(ours) == len(reference)
+    for a, b in zip(ours, reference):
+        assert a.prompt_ids == b.prompt_ids and a.completion_ids == b.completion_ids
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+
+
 @pytest.mark.parametrize("prefill_tokens", [4096, 40])
 def test_shared_prefixes_change_nothing_but_the_work(policies, monkeypatch, prefill_tokens):
     monkeypatch.setattr(sampling, "PREFILL_TOKENS", {"cpu": prefill_tokens})  # 40: many chunks
     whole, work_whole = generate(policies, monkeypatch, share=False, greedy=True)
     monkeypatch.setattr(sampling, "PREFILL_TOKENS", {"cpu": prefill_tokens})
     shared, work_shared = generate(policies, monkeypatch, share=True, greedy=True)
-    for a, b in zip(whole, shared):
-        assert a.prompt_ids == b.prompt_ids and a.completion_ids == b.completion_ids
-        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+    assert_same(shared, whole)
     assert [len(c.completion_ids) for c in shared][2] == 0  # a row with no tokens to write
     # the prefixes really were shared: every agent's rows skip at least the rules' tokens
     enc = policies.encode_prompts(rows()[1])
@@ -83,9 +89,7 @@ def test_shared_prefixes_sample_the_same_tokens(policies, monkeypatch):
     seeds = list(range(8))
     whole, _ = generate(policies, monkeypatch, share=False, temperature=0.9, seeds=seeds)
     shared, _ = generate(policies, monkeypatch, share=True, temperature=0.9, seeds=seeds)
-    for a, b in zip(whole, shared):
-        assert a.completion_ids == b.completion_ids
-        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+    assert_same(shared, whole)
 
 
 # -- kept prompts: a game one turn later starts from the agent's earlier prompt ------------------
@@ -117,9 +121,7 @@ def test_kept_prompts_change_nothing_but_the_work(policies, monkeypatch, prefill
     alone, work_alone = second_turn(policies, monkeypatch, keep=False, greedy=True)
     monkeypatch.setattr(sampling, "PREFILL_TOKENS", {"cpu": prefill_tokens})
     kept, work_kept = second_turn(policies, monkeypatch, keep=True, greedy=True)
-    for a, b in zip(alone, kept):
-        assert a.prompt_ids == b.prompt_ids and a.completion_ids == b.completion_ids
-        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+    assert_same(kept, alone)
     # the three rows that go on from turn 0 skip at least their first two messages' tokens
     skipped = len(policies.tokenizer(" ".join(MESSAGES[:2]))["input_ids"])
     assert work_kept <= work_alone - 3 * skipped, (work_kept, work_alone, skipped)
@@ -130,9 +132,7 @@ def test_kept_prompts_sample_the_same_tokens(policies, monkeypatch):
     seeds = {"seeds": [11, 12, 13, 14]}
     alone, _ = second_turn(policies, monkeypatch, keep=False, temperature=0.9, **seeds)
     kept, _ = second_turn(policies, monkeypatch, keep=True, temperature=0.9, **seeds)
-    for a, b in zip(alone, kept):
-        assert a.completion_ids == b.completion_ids
-        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+    assert_same(kept, alone)
 
 
 def test_new_weights_drop_what_was_kept(policies):
