@@ -30,6 +30,11 @@ def test_bf16_generation_and_learner_step_on_cuda(tiny_model_path):
     # the learner's recomputation (fp32 weights, bf16 autocast) agrees with the bf16 sampler's
     # logprobs to about bf16 precision (a mean |gap| per token; logprobs here are about -6)
     assert metrics["learner/agent_0/rollout_logprob_gap"] < 0.1, metrics
+    # the all-or-nothing step's snapshot keeps the optimizer moments on the CPU, not on the GPU
+    snap = learner.snapshot()
+    moments = [t for state in snap["optimizer"]["state"].values() for t in state.values() if t.dim()]
+    assert moments and all(t.device.type == "cpu" for t in moments)
+    assert all(t.device.type == "cuda" for st in learner.optimizer.state.values() for t in st.values() if t.dim())
 
 
 def test_a_cuda_learner_with_lora_dropout_repeats_its_step_after_a_load(tiny_model_path, tmp_path):

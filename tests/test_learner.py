@@ -72,6 +72,11 @@ def test_snapshot_and_restore_return_exactly_to_the_saved_state(tiny_model_path)
     learner = Learner("agent_0", tiny_model_path, MODEL_CFG, ALGO, temperature=1.0, seed=0)
     learner.step(turns)
     snap = learner.snapshot()
+    # the moments are copied to the CPU, apart from the live ones that the next step changes in place
+    live = [t for state in learner.optimizer.state.values() for t in state.values() if t.dim()]
+    saved = [t for state in snap["optimizer"]["state"].values() for t in state.values() if t.dim()]
+    assert len(saved) == len(live) > 0 and all(t.device.type == "cpu" for t in saved)
+    assert not {t.data_ptr() for t in saved} & {t.data_ptr() for t in live}
     learner.step(turns)
     moved = learner.adapter()
     assert any(not torch.equal(snap["adapter"][k], moved[k]) for k in moved) and learner.steps == 2

@@ -27,6 +27,19 @@ from coevo.models.hf import (add_lora, adapter_state, full_state, load_adapter_s
 from coevo.models.logprobs import completion_logprobs
 
 
+def _cpu_copy(state):
+    """A copy of a (nested) state dict with every tensor copied to the CPU: a snapshot on the device
+    would add AdamW's two moments (8 bytes a parameter) to a full-weight GPU learner at every step;
+    `load_state_dict` moves them back to their parameters' device."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: _cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(v) for v in state)
+    return copy.deepcopy(state)
+
+
 def _pad(rows: list[list[float]], width: int) -> torch.Tensor:
     out = torch.zeros(len(rows), width)
     for i, r in enumerate(rows):
@@ -194,8 +207,7 @@ class Learner:
     def snapshot(self) -> dict:
         """The trainable state in memory (adapter, optimizer, step count): `restore` returns to it.
         An inner loop (soar) trains from a snapshot, measures, and goes back."""
-        return {"adapter": self.adapter(), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-                "steps": self.steps}
+        return {"adapter": self.adapter(), "optimizer": _cpu_copy(self.optimizer.state_dict()), "steps": self.steps}
 
     def restore(self, snap: dict) -> None:
         self._load_weights(snap["adapter"])
