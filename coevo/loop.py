@@ -286,9 +286,12 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
         print(f"resuming {run_dir} from iteration {start}")
 
     def sync_weights() -> dict:
-        states = dict(zip(agents, get([learners[a].adapter.remote() for a in agents], "learners (adapter)")))
-        get(rollout.set_adapters.remote(states), "rollout worker (set_adapters)")
-        return states
+        # references, not weights: the rollout worker fetches each learner's weights itself, so they
+        # never pass through the driver (a full-weight agent's are a whole model). A learner that died
+        # surfaces here all the same: the worker's fetch raises RayActorError naming it.
+        refs = {a: learners[a].adapter.remote() for a in agents}
+        get(rollout.set_adapters.remote(refs), "rollout worker (set_adapters, fetching the learners' weights)")
+        return refs
 
     def evaluate() -> dict[str, float]:
         if not cfg.eval.num_tasks:
@@ -342,9 +345,9 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
                       "gradient or weight); its weights are unchanged", file=sys.stderr)
         # 4. sync the new adapters into the rollout worker
         with clock("sync"):
-            states = sync_weights()
+            new = sync_weights()
             if league.due(it):  # every agent's new adapter joins the pool of frozen snapshots
-                get(rollout.set_adapters.remote({league.add(a, it).slot: states[a] for a in agents}),
+                get(rollout.set_adapters.remote({league.add(a, it).slot: new[a] for a in agents}),
                     "rollout worker (league snapshots)")
         if cfg.eval.every and it % cfg.eval.every == 0 or it == cfg.iterations:
             with clock("eval"):

@@ -2,8 +2,9 @@
 agents on bases of their own, one such model per base, here or in actors of their own:
 coevo/models/routed.py).
 
-It plays an iteration's games and answers held-out evaluation; the driver pushes new adapter
-weights into it after every learner step (`set_adapters`), so it never reloads the base.
+It plays an iteration's games and answers held-out evaluation; after every learner step it loads
+the new adapter weights, fetched straight from the learners (`set_adapters`), so it never reloads
+the base.
 """
 from __future__ import annotations
 
@@ -28,9 +29,13 @@ class RolloutWorker:
             games.import_game_module(game_module)
         self.policies = make_policies(parts, part_options, threads and max(1, threads // len(parts)))
 
-    def set_adapters(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
-        for agent, state in states.items():
-            self.policies.set_adapter(agent, state)
+    def set_adapters(self, states: dict[str, dict[str, torch.Tensor] | ray.ObjectRef]) -> None:
+        """Load each named adapter: a state dict, or a reference to one (a learner's `adapter()`
+        call, fetched here rather than through the driver)."""
+        refs = {name: s for name, s in states.items() if isinstance(s, ray.ObjectRef)}
+        fetched = dict(zip(refs, ray.get(list(refs.values())))) if refs else {}
+        for name, state in states.items():
+            self.policies.set_adapter(name, fetched.get(name, state))
 
     def adapters(self, names: list[str]) -> dict[str, dict[str, torch.Tensor]]:
         """The named adapters' weights (the league's snapshots, for a checkpoint)."""
