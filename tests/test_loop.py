@@ -91,3 +91,19 @@ def test_more_learners_than_cores_still_schedule(tmp_path):
                              "population.games_per_iteration=5", f"run_dir={tmp_path / 'run'}"]), progress=False)
     last = read_jsonl(run / "metrics.jsonl")[-1]
     assert all(f"learner/a{i}/loss" in last for i in range(5))
+
+
+def test_resume_replays_a_game_of_many_turns(tmp_path):
+    """Negotiation: each agent's next prompt starts like its last, so the rollout starts it from that
+    prompt's kept keys and values (coevo/models/prompt_cache.py). They are kept for one play only,
+    so a resumed run replays exactly what the uninterrupted one did."""
+    neg = ["experiment=negotiation", "model=tiny", "seed=0", "logger=none", "population.games_per_iteration=3",
+           "game.options.max_exchanges=3"]
+    full = train(load_config([*neg, "iterations=2", f"run_dir={tmp_path / 'full'}"]), progress=False)
+    part = tmp_path / "part"
+    train(load_config([*neg, "iterations=1", f"run_dir={part}"]), progress=False)
+    train(load_config([*neg, "iterations=2", f"run_dir={part}", "resume=true"]), progress=False)
+    assert stable(read_jsonl(part / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
+    assert (part / "transcripts.jsonl").read_text() == (full / "transcripts.jsonl").read_text()
+    turns = [json.loads(line)["turns"] for line in (full / "transcripts.jsonl").read_text().splitlines()]
+    assert max(len(t) for t in turns) >= 3  # games of several turns: later prompts had earlier ones to start from
