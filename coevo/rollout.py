@@ -34,6 +34,7 @@ class RolloutStats:
     turns: int = 0
     generate_calls: int = 0
     prompt_tokens: int = 0
+    kept_prompt_tokens: int = 0  # of those, started from an earlier prompt's kept keys and values
     completion_tokens: int = 0
     generate_s: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -43,6 +44,7 @@ class RolloutStats:
             "rollout/games": self.games, "rollout/turns": self.turns,
             "rollout/generate_calls": self.generate_calls,
             "rollout/prompt_tokens": self.prompt_tokens,
+            "rollout/kept_prompt_tokens": self.kept_prompt_tokens,
             "rollout/completion_tokens": self.completion_tokens,
             "rollout/mean_completion_tokens": self.completion_tokens / max(self.turns, 1),
             "perf/generate_s": self.generate_s,
@@ -106,7 +108,7 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], te
     # in a game of several turns an agent's next prompt repeats its last one up to the new messages:
     # HF policies keep every prompt's keys and values while these games play (models/prompt_cache.py)
     keeping = getattr(policies, "keeping_prompts", contextlib.nullcontext)
-    with keeping():
+    with keeping() as kept:
         while active:
             rows = []  # (game index, seat, observation text): every game's next independent moves
             for i in active:
@@ -166,6 +168,8 @@ def play(policies, game_name: str, game_options: dict, plans: list[GamePlan], te
                 if c:
                     stats.prompt_tokens += len(c.prompt_ids)
                     stats.completion_tokens += len(c.completion_ids)
+    if kept is not None:  # HFPolicies' cache; RoutedPolicies' parts do not report theirs
+        stats.kept_prompt_tokens = kept.reused_tokens
     for env in envs:
         env.close()
     return episodes, stats

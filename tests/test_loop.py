@@ -107,3 +107,5 @@ def test_resume_replays_a_game_of_many_turns(tmp_path):
     assert (part / "transcripts.jsonl").read_text() == (full / "transcripts.jsonl").read_text()
     turns = [json.loads(line)["turns"] for line in (full / "transcripts.jsonl").read_text().splitlines()]
     assert max(len(t) for t in turns) >= 3  # games of several turns: later prompts had earlier ones to start from
+    rows = read_jsonl(full / "metrics.jsonl")[1:]
+    assert all(0 < r["rollout/kept_prompt_tokens"] < r["rollout/prompt_tokens"] for r in rows), rows

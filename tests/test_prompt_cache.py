@@ -45,6 +45,8 @@ def test_the_entry_a_prompt_continues_is_dropped_one_that_shares_the_rules_stays
     cache.keep("a", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], layers(10), replaces=game1)  # game 1 one turn later
     assert game1 not in cache.entries and len(cache.entries) == 2
     assert cache.nbytes == sum(e.nbytes for e in cache.entries) == (8 + 10) * 128
+    cache.clear()
+    assert cache.entries == [] and cache.nbytes == 0
 
 
 def test_past_max_bytes_the_oldest_go_first():

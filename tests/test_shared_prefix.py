@@ -135,10 +135,13 @@ def test_kept_prompts_sample_the_same_tokens(policies, monkeypatch):
     assert_same(kept, alone)
 
 
-def test_new_weights_drop_what_was_kept(policies):
+def test_reuse_is_counted_and_new_weights_drop_what_was_kept(policies):
     """Keys and values made under an agent's old adapter are not reused after set_adapter."""
-    with policies.keeping_prompts():
+    with policies.keeping_prompts() as kept:
         policies.generate(*turn(0), max_new_tokens=2, greedy=True)
-        assert len(policies.prompt_cache.entries) == 3
+        assert len(kept.entries) == 3 and kept.reused_tokens == 0
+        policies.generate(*turn(1), max_new_tokens=2, greedy=True)
+        reused = kept.reused_tokens  # the three rows that go on from turn 0, counted
+        assert reused >= 3 * len(policies.tokenizer(" ".join(MESSAGES[:2]))["input_ids"])
         policies.set_adapter("a0", policies.get_adapter("a0"))
-        assert policies.prompt_cache.entries == []
+        assert kept.entries == [] and kept.nbytes == 0 and kept.reused_tokens == reused

@@ -175,10 +175,11 @@ class HFPolicies(ChatPrompts):
     @contextlib.contextmanager
     def keeping_prompts(self, max_bytes: int = 2 << 30):
         """Keep every prompt's keys and values while inside (a rollout's games), so that a prompt that
-        starts like an earlier one of its agent prefills only the rest (models/prompt_cache.py)."""
+        starts like an earlier one of its agent prefills only the rest (models/prompt_cache.py).
+        Yields the cache (its `reused_tokens` count the prompt tokens not prefilled)."""
         self.prompt_cache = PromptCache(max_bytes)
         try:
-            yield
+            yield self.prompt_cache
         finally:
             self.prompt_cache = None
 
@@ -187,7 +188,7 @@ class HFPolicies(ChatPrompts):
         """Load an agent's adapter from a peft state dict (a learner's `adapter()`); without LoRA,
         the agent is this whole model (a full-weight agent: `RoutedPolicies` gives it its own)."""
         if self.prompt_cache is not None:  # kept keys and values were made by the old weights
-            self.prompt_cache = PromptCache(self.prompt_cache.max_bytes)
+            self.prompt_cache.clear()
         if self.lora is None:
             self.model.load_state_dict(state)
         else:

@@ -49,6 +49,11 @@ class PromptCache:
         self.max_bytes = max_bytes
         self.entries: list[Entry] = []  # oldest first
         self.nbytes = 0
+        self.reused_tokens = 0  # prompt tokens started from kept keys and values instead of prefilled
+
+    def clear(self) -> None:
+        """Drop every entry (the weights that made them changed); the count of reused tokens stays."""
+        self.entries, self.nbytes = [], 0
 
     def lookup(self, key, prompt: list[int]) -> tuple[int, Entry | None]:
         """The kept entry of `key` that shares the most leading tokens with `prompt`, and how many

@@ -310,6 +310,7 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
             n, entry = cache.lookup(keys[j], prompts[i])
             if n >= MIN_SHARED and n > shared[j]:
                 kept[j] = (n, entry)
+        cache.reused_tokens += sum(n for n, _ in kept.values())
     # the running batch, sorted by the length of what each prompt prefills of its own
     start = [kept[j][0] if j in kept else n for j, n in enumerate(shared)]
     order = sorted(range(len(rows)), key=lambda j: len(prompts[rows[j]]) - start[j])
