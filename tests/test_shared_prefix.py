@@ -145,3 +145,7 @@ def test_reuse_is_counted_and_new_weights_drop_what_was_kept(policies):
         assert reused >= 3 * len(policies.tokenizer(" ".join(MESSAGES[:2]))["input_ids"])
         policies.set_adapter("a0", policies.get_adapter("a0"))
         assert kept.entries == [] and kept.nbytes == 0 and kept.reused_tokens == reused
+        with policies.keeping_prompts() as inner:  # a play inside another keeps its own, then gives it back
+            assert policies.prompt_cache is inner is not kept
+        assert policies.prompt_cache is kept
+    assert policies.prompt_cache is None

@@ -177,11 +177,11 @@ class HFPolicies(ChatPrompts):
         """Keep every prompt's keys and values while inside (a rollout's games), so that a prompt that
         starts like an earlier one of its agent prefills only the rest (models/prompt_cache.py).
         Yields the cache (its `reused_tokens` count the prompt tokens not prefilled)."""
-        self.prompt_cache = PromptCache(max_bytes)
+        outer, self.prompt_cache = self.prompt_cache, PromptCache(max_bytes)
         try:
             yield self.prompt_cache
         finally:
-            self.prompt_cache = None
+            self.prompt_cache = outer  # None, or the cache of an enclosing keeping_prompts
 
     # -- weights -------------------------------------------------------------------------------
     def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
