@@ -8,34 +8,23 @@ the digit on every machine. On a CPU with AVX512-BF16 or AMX this bench shows wh
 (`model.rollout_dtype=bfloat16 model.autocast=true`) pays.
 
 Generation: `--batch` short prompts, `--new-tokens` sampled, after one warm-up call. Learner: 12
-turns of comas_v0's lengths (prompts of 200-400 tokens, completions of 40-120; random token ids),
-one warm-up step, then the faster of 2 timed steps.
+turns of comas_v0's lengths (bench/learner.py `make_turns`: prompts of 150-400 tokens of real
+text, completions of 8-96, the learner's own logprobs), one warm-up step, then the faster of 2
+timed steps.
 """
 import argparse
-import random
 import time
 
 import torch
 
 from coevo.config import AlgoConfig
-from coevo.episode import Turn
 from coevo.learners.learner import Learner
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
+from learner import TEMPERATURE, make_turns
 
 LORA = {"r": 16, "alpha": 32, "target_modules": "all-linear"}
 ALGO = AlgoConfig().model_dump()
-
-
-def comas_like_turns(n: int = 12, seed: int = 0) -> list[Turn]:
-    rng = random.Random(seed)
-    turns = []
-    for i in range(n):
-        prompt = [rng.randrange(100, 20000) for _ in range(rng.randrange(200, 400))]
-        completion = [rng.randrange(100, 20000) for _ in range(rng.randrange(40, 120))]
-        turns.append(Turn("agent", "solver_0", "", "", prompt, completion, [-2.0] * len(completion),
-                          reward=i % 2, group="g"))
-    return turns
 
 
 def bf16_flags() -> str:
@@ -57,7 +46,6 @@ def main():
     torch.set_num_threads(2)
     path = resolve_model(args.model)
     prompts = [f"Tom has {i} apples and buys {i + 2} more. How many apples does Tom have now?" for i in range(args.batch)]
-    turns = comas_like_turns()
     gen, step = {}, {}
     for dtype in ("float32", "bfloat16"):
         pol = HFPolicies(path, ["agent"], LORA, dtype=dtype, device="cpu")
@@ -66,9 +54,9 @@ def main():
         t0 = time.perf_counter()
         outs = pol.generate(["agent"] * args.batch, prompts, max_new_tokens=args.new_tokens, temperature=0.8)
         gen[dtype] = sum(len(o.completion_ids) for o in outs) / (time.perf_counter() - t0)
-        del pol
         learner = Learner("agent", path, {"device": "cpu", "autocast": dtype == "bfloat16", "learner_dtype": "float32",
-                                      "lora": LORA}, ALGO, temperature=0.8, seed=0)
+                                      "lora": LORA}, ALGO, temperature=TEMPERATURE, seed=0)
+        turns = make_turns(learner, pol.tokenizer, 12, seed=0, noise=0.0)  # the same token ids on both sides
         learner.step(turns)  # warm-up
         times = []
         for _ in range(2):
@@ -76,7 +64,7 @@ def main():
             learner.step(turns)
             times.append(time.perf_counter() - t0)
         step[dtype] = min(times)
-        del learner
+        del pol, learner
         print(f"{dtype:<9} generate {gen[dtype]:6.1f} tokens/s (batch {args.batch})   "
               f"learner step on 12 comas-length turns {step[dtype]:6.2f} s "
               f"({'bf16 autocast' if dtype == 'bfloat16' else 'fp32'})", flush=True)
