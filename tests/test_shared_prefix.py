@@ -149,3 +149,29 @@ def test_reuse_is_counted_and_new_weights_drop_what_was_kept(policies):
             assert policies.prompt_cache is inner is not kept
         assert policies.prompt_cache is kept
     assert policies.prompt_cache is None
+
+
+def test_a_budget_of_zero_keeps_nothing(policies, monkeypatch):
+    """`model.prompt_cache_mb=0`: inside keeping_prompts the second turn prefills as if alone."""
+    alone, work_alone = second_turn(policies, monkeypatch, keep=False, greedy=True)
+    policies.prompt_cache_bytes = 0
+    try:
+        with policies.keeping_prompts() as kept:
+            assert policies.prompt_cache is None
+            policies.generate(*turn(0), max_new_tokens=5, greedy=True)
+            again, work_again = counted(policies, monkeypatch,
+                                        lambda: policies.generate(*turn(1), max_new_tokens=[6, 3, 7, 5], greedy=True))
+            assert kept.entries == [] and kept.reused_tokens == 0
+    finally:
+        policies.prompt_cache_bytes = 2 << 30
+    assert_same(again, alone)
+    assert work_again == work_alone
+
+
+def test_the_budget_comes_from_the_model_config(tiny_model_path):
+    from coevo.config import ModelConfig
+
+    cfg = ModelConfig(name=tiny_model_path, lora=LORA, prompt_cache_mb=3).model_dump()
+    assert HFPolicies.from_config(tiny_model_path, AGENTS, cfg).prompt_cache_bytes == 3 << 20
+    with pytest.raises(ValueError, match="prompt_cache_mb"):
+        ModelConfig(prompt_cache_mb=-1)

@@ -154,7 +154,7 @@ class HFPolicies(ChatPrompts):
 
     def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "float32",
                  device: str = "cpu", max_prompt_tokens: int = 1024,
-                 system_prompt: str | None = None):
+                 system_prompt: str | None = None, prompt_cache_bytes: int = 2 << 30):
         super().__init__(path, max_prompt_tokens, system_prompt)
         self.model = load_base(path, dtype, device)
         self.model.eval()
@@ -165,21 +165,25 @@ class HFPolicies(ChatPrompts):
         # start from an earlier prompt's keys and values (bench/shared_prefix.py turns this off to compare)
         self.share_prefixes = True
         self.prompt_cache: PromptCache | None = None
+        self.prompt_cache_bytes = prompt_cache_bytes  # what `keeping_prompts` may keep; 0: nothing
 
     @classmethod
     def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "HFPolicies":
         """Built from a `ModelConfig.model_dump()`: the rollout worker's and `coevo eval`'s policies."""
         return cls(path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
-                   max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"])
+                   max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"],
+                   prompt_cache_bytes=model_cfg["prompt_cache_mb"] << 20)
 
     @contextlib.contextmanager
-    def keeping_prompts(self, max_bytes: int = 2 << 30):
+    def keeping_prompts(self):
         """Keep every prompt's keys and values while inside (a rollout's games), so that a prompt that
-        starts like an earlier one of its agent prefills only the rest (models/prompt_cache.py).
-        Yields the cache (its `reused_tokens` count the prompt tokens not prefilled)."""
-        outer, self.prompt_cache = self.prompt_cache, PromptCache(max_bytes)
+        starts like an earlier one of its agent prefills only the rest (models/prompt_cache.py), at
+        most `prompt_cache_bytes` of them. Yields the cache (its `reused_tokens` count the prompt
+        tokens not prefilled); with a budget of 0 it stays empty and nothing is copied into it."""
+        kept = PromptCache(self.prompt_cache_bytes)
+        outer, self.prompt_cache = self.prompt_cache, kept if self.prompt_cache_bytes > 0 else None
         try:
-            yield self.prompt_cache
+            yield kept
         finally:
             self.prompt_cache = outer  # None, or the cache of an enclosing keeping_prompts
 
