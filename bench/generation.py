@@ -2,7 +2,8 @@
 
     python bench/generation.py [--model smollm2-135m] [--batch 16 64] [--games 32]
 
-Rows (tokens/s = completion tokens / wall seconds; ratios against plain `generate` at the same batch):
+Rows (tokens/s = completion tokens / wall seconds; pos/s = prompt + completion tokens / wall seconds,
+which counts the prompts a real game carries; ratios against plain `generate` at the same batch):
 - plain `generate`: the bare model, identical prompts, sampling, every row runs `--new-tokens`
   (eos suppressed so it measures decoding, not how early the model stops);
 - peft `generate` with `adapter_names`, three adapters mixed: how coevo generated before;
@@ -12,6 +13,10 @@ Rows (tokens/s = completion tokens / wall seconds; ratios against plain `generat
   bare model (`PlainPolicies`: each tick one call, rows padded to the longest prompt, running to
   the tick's largest token limit unless all rows hit eos, each completion then cut to its own
   limit), against plain `generate` on uniform short prompts at the rollout's batch size.
+
+After the table: the arithmetic of a decoding step (base projections and LM head vs the LoRA
+matmuls of one adapter and of all three stacked, `multi_lora.py`), and the speed of a mixed batch
+relative to no adapter that it bounds, were time to follow arithmetic.
 """
 import argparse
 import time
@@ -21,6 +26,7 @@ from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from transformers import GenerationConfig
 
 from coevo.models.hf import HFPolicies, add_lora, load_base, load_tokenizer
+from coevo.models.multi_lora import MultiLoraLinear
 from coevo.models.store import resolve_model
 from coevo.rollout import plan_games, play
 
@@ -44,28 +50,30 @@ def trained_policies(model: str) -> HFPolicies:
     return pol
 
 
-def timed(fn) -> tuple[float, int]:
+def timed(fn) -> tuple[float, tuple[int, int]]:
+    """Seconds of fn() and its (completion tokens, positions)."""
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    tokens = fn()
-    return time.perf_counter() - t0, tokens
+    counts = fn()
+    return time.perf_counter() - t0, counts
 
 
-def plain_generate(model, tok, batch: int, new_tokens: int, adapter_names=None) -> int:
+def plain_generate(model, tok, batch: int, new_tokens: int, adapter_names=None) -> tuple[int, int]:
     enc = tok([tok.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=False,
                                        add_generation_prompt=True)] * batch, return_tensors="pt")
     cfg = GenerationConfig(do_sample=True, temperature=0.8, top_k=0, top_p=1.0, max_new_tokens=new_tokens,
                            min_new_tokens=new_tokens, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     kwargs = {"adapter_names": adapter_names} if adapter_names else {}
     out = model.generate(**enc, generation_config=cfg, **kwargs)
-    return (out.shape[1] - enc["input_ids"].shape[1]) * batch
+    return (out.shape[1] - enc["input_ids"].shape[1]) * batch, out.numel()
 
 
-def policies_generate(pol, agents: list[str], new_tokens: int) -> int:
+def policies_generate(pol, agents: list[str], new_tokens: int) -> tuple[int, int]:
     # eos is masked by making it unreachable: a max_new this long and no stop string, and the
     # comparison is on tokens produced, so an early eos would only lower coevo's own number
     outs = pol.generate(agents, [PROMPT] * len(agents), max_new_tokens=new_tokens, temperature=0.8)
-    return sum(len(o.completion_ids) for o in outs)
+    tokens = sum(len(o.completion_ids) for o in outs)
+    return tokens, tokens + sum(len(o.prompt_ids) for o in outs)
 
 
 class PlainPolicies:
@@ -94,10 +102,20 @@ class PlainPolicies:
         return out
 
 
-def rollout(pol, game: str, options: dict, n_games: int) -> tuple[int, int, float]:
+def rollout(pol, game: str, options: dict, n_games: int) -> tuple[tuple[int, int], int, float]:
     plans = plan_games(game, options, AGENTS, n_games, 1, "rotate", seed=0, iteration=1)
     _, stats = play(pol, game, options, plans, temperature=0.8)
-    return stats.completion_tokens, stats.generate_calls, stats.turns / max(stats.generate_calls, 1)
+    counts = stats.completion_tokens, stats.completion_tokens + stats.prompt_tokens
+    return counts, stats.generate_calls, stats.turns / max(stats.generate_calls, 1)
+
+
+def decoding_flops(pol: HFPolicies) -> tuple[float, float, float]:
+    """Multiply-adds a token of decoding costs in the base's projections and LM head, and in the
+    LoRA matmuls of one adapter and of every adapter stacked (a mixed batch computes them all)."""
+    base = sum(m.weight.numel() for m in pol.model.modules()  # the LM head is a Linear too
+               if isinstance(m, (torch.nn.Linear, MultiLoraLinear)))
+    one = sum(LORA["r"] * (m.weight.shape[1] + m.weight.shape[0]) for m in pol.lora.layers.values())
+    return base, one, one * len(pol.lora.agents)
 
 
 def main():
@@ -121,17 +139,19 @@ def main():
     bare = load_base(path)  # plain rows run on a model peft never touched
 
     print(f"{args.model}, {args.threads} threads, fp32, sampling T=0.8, {args.new_tokens} new tokens a row")
-    print(f"{'what':<58} {'batch':>5} {'tokens':>7} {'s':>7} {'tok/s':>7} {'vs plain':>8}")
+    print(f"{'what':<58} {'batch':>5} {'tokens':>7} {'s':>7} {'tok/s':>7} {'vs plain':>8} {'pos/s':>7} {'vs plain':>8}")
 
-    def line(what, batch, seconds, tokens, plain):
-        rate = tokens / seconds
-        print(f"{what:<58} {batch:>5} {tokens:>7} {seconds:7.1f} {rate:7.1f} {rate / plain:8.2f}", flush=True)
-        return rate
+    def line(what, batch, seconds, counts, plain):
+        """One row; `plain` is the (tok/s, pos/s) the ratios are against. Returns this row's."""
+        rates = counts[0] / seconds, counts[1] / seconds
+        print(f"{what:<58} {batch:>5} {counts[0]:>7} {seconds:7.1f} {rates[0]:7.1f} {rates[0] / plain[0]:8.2f} "
+              f"{rates[1]:7.1f} {rates[1] / plain[1]:8.2f}", flush=True)
+        return rates
 
     for batch in args.batch:
         mixed = [AGENTS[i % 3] for i in range(batch)]
         s, t = timed(lambda: plain_generate(bare, tok, batch, args.new_tokens))
-        plain = line("plain generate, bare model", batch, s, t, t / s)
+        plain = line("plain generate, bare model", batch, s, t, (t[0] / s, t[1] / s))
         s, t = timed(lambda: plain_generate(peft_model, tok, batch, args.new_tokens, adapter_names=mixed))
         line("peft generate, 3 adapters mixed (coevo before)", batch, s, t, plain)
         for what, agents in [("HFPolicies.generate, no adapter", ["__base__"] * batch),
@@ -141,15 +161,20 @@ def main():
             line(what, batch, s, t, plain)
 
     s, t = timed(lambda: plain_generate(bare, tok, args.games, args.new_tokens))
-    plain = line("plain generate, bare model", args.games, s, t, t / s)
+    plain = line("plain generate, bare model", args.games, s, t, (t[0] / s, t[1] / s))
     reference = PlainPolicies(bare, tok, pol.encode_prompts)
     for game, options in [("comas_v0", COMAS), ("negotiation_v0", {})]:
         for what, policies in [("plain generate", reference), ("HFPolicies", pol)]:
             torch.manual_seed(0)
             t0 = time.perf_counter()
-            tokens, calls, rows = rollout(policies, game, options, args.games)
+            counts, calls, rows = rollout(policies, game, options, args.games)
             line(f"rollout, {what}: {game}, {calls} ticks of ~{rows:.0f} rows", args.games,
-                 time.perf_counter() - t0, tokens, plain)
+                 time.perf_counter() - t0, counts, plain)
+
+    base, one, stacked = decoding_flops(pol)
+    print(f"multiply-adds a decoded token: base {base / 1e6:.1f} M, LoRA one adapter {one / 1e6:.1f} M, "
+          f"{len(AGENTS)} stacked {stacked / 1e6:.1f} M; were time to follow arithmetic, one adapter would run at "
+          f"{base / (base + one):.3f}x and {len(AGENTS)} mixed at {base / (base + stacked):.3f}x of no adapter")
 
 
 if __name__ == "__main__":
