@@ -69,3 +69,75 @@ def test_the_padding_token_changes_neither_values_nor_gradients(tiny_model_path)
         alone += lora_grad(learner)
     assert grad_0.abs().max() > 0
     torch.testing.assert_close(grad_0, alone, atol=1e-5, rtol=1e-4)
+
+
+# -- prompts that start alike: their common tokens run once ------------------------------------
+def alike_rows(learner):
+    """Four rows whose prompts share their first 20 tokens (one game's history, say), then go apart;
+    one prompt is the shared part plus a single token."""
+    gen = torch.Generator().manual_seed(2)
+    vocab = learner.model.get_base_model().config.vocab_size
+    common = torch.randint(3, vocab, (20,), generator=gen).tolist()
+    tails = [(9, 5), (1, 3), (14, 1), (4, 8)]  # (prompt tokens after the common ones, completion tokens)
+    prompts, completions = [], []
+    for extra, c in tails:
+        ids = torch.randint(3, vocab, (extra + c,), generator=gen).tolist()
+        prompts.append(common + ids[:extra])
+        completions.append(ids[extra:])
+    return prompts, completions
+
+
+def positions_run(learner, fn):
+    """fn()'s result and the token positions the decoder's forwards ran."""
+    decoder = learner.model.get_base_model().get_decoder()
+    seen = []
+    hook = decoder.register_forward_pre_hook(lambda m, a, k: seen.append(k["input_ids"].numel()), with_kwargs=True)
+    try:
+        return fn(), sum(seen)
+    finally:
+        hook.remove()
+
+
+def test_a_common_prompt_start_runs_once_with_the_same_values_and_gradients(tiny_model_path):
+    from coevo.models.logprobs import shared_prompt_length
+
+    learner = learner_with_a_live_adapter(tiny_model_path)
+    prompts, completions = alike_rows(learner)
+    assert shared_prompt_length(prompts) == 20  # the row with one token past them caps nothing here
+    assert shared_prompt_length([p[:21] for p in prompts]) == 20  # each prompt's last token stays out
+    results = []
+    for share in (False, True):
+        (logprobs, mask), positions = positions_run(learner, lambda: completion_logprobs(
+            learner.model, prompts, completions, temperature=0.7, pad_id=0, share_prompts=share))
+        (logprobs * mask).sum().backward()
+        results.append((logprobs.detach(), lora_grad(learner), positions))
+    (apart, grad_apart, run_apart), (shared, grad_shared, run_shared) = results
+    width = max(len(p) + len(c) for p, c in zip(prompts, completions))
+    assert run_apart == 4 * width and run_shared == 20 + 4 * (width - 20)
+    torch.testing.assert_close(shared, apart, atol=1e-5, rtol=0)
+    assert grad_apart.abs().max() > 0
+    torch.testing.assert_close(grad_shared, grad_apart, atol=1e-5, rtol=1e-4)
+
+
+def test_prompts_that_share_little_run_whole(tiny_model_path):
+    from coevo.models.logprobs import shared_prompt_length
+    from coevo.models.sampling import MIN_SHARED
+
+    learner = learner_with_a_live_adapter(tiny_model_path)
+    prompts, completions = alike_rows(learner)
+    short = [p[20 - (MIN_SHARED - 1):] for p in prompts]  # one token fewer in common than it takes
+    assert shared_prompt_length(short) == 0 and shared_prompt_length(short[:1]) == 0
+    _, positions = positions_run(learner, lambda: completion_logprobs(learner.model, short, completions))
+    assert positions == 4 * max(len(p) + len(c) for p, c in zip(short, completions))
+
+
+def test_with_gradient_checkpointing_rows_run_whole(tiny_model_path):
+    """transformers keeps no cache while it recomputes layers, so there is nothing to go on from."""
+    learner = learner_with_a_live_adapter(tiny_model_path)
+    learner.model.get_base_model().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    learner.model.train()
+    prompts, completions = alike_rows(learner)
+    (logprobs, mask), positions = positions_run(learner, lambda: completion_logprobs(learner.model, prompts, completions))
+    (logprobs * mask).sum().backward()
+    assert positions == 4 * max(len(p) + len(c) for p, c in zip(prompts, completions))
+    assert lora_grad(learner).abs().max() > 0

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import torch
 
+from coevo.models.prompt_cache import common_prefix_length
+from coevo.models.sampling import MIN_SHARED, cache_kwarg
+
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, rows: int = 512) -> torch.Tensor:
     """log softmax(logits)[target] of each row [N], `rows` rows at a time, so that the softmax's
@@ -21,8 +24,34 @@ def _decoder_and_head(model):
     return base.get_decoder(), base.get_output_embeddings()
 
 
+def shared_prompt_length(prompt_ids: list[list[int]]) -> int:
+    """How many leading tokens every prompt of the batch has in common, leaving each prompt's last
+    token out of it (its hidden state scores the completion's first token); 0 below MIN_SHARED."""
+    if len(prompt_ids) < 2:
+        return 0
+    shared = min(min(common_prefix_length(prompt_ids[0], p), len(p) - 1) for p in prompt_ids)
+    return shared if shared >= MIN_SHARED else 0
+
+
+def _hidden_states(decoder, rows: list[list[int]], shared: int, pad_id: int, device) -> torch.Tensor:
+    """The decoder's last hidden states [B, W - shared] of right-padded `rows` from position `shared`
+    on. Their first `shared` tokens, the same in every row, run once, as one row; the rows go on
+    from its keys and values (repeated per row, so each row's gradient flows back into it)."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width - shared), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r) - shared] = torch.tensor(r[shared:])
+    if not shared:  # the pads' own hidden states are computed but never read
+        return decoder(input_ids=input_ids.to(device)).last_hidden_state
+    prefix = decoder(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True)
+    cache = prefix.past_key_values
+    cache.batch_repeat_interleave(len(rows))
+    return decoder(input_ids=input_ids.to(device), use_cache=True, **{cache_kwarg(decoder): cache}).last_hidden_state
+
+
 def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list[list[int]],
-                        temperature: float = 1.0, pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                        temperature: float = 1.0, pad_id: int = 0,
+                        share_prompts: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Token logprobs [B, T] of each completion given its prompt, and the mask [B, T] of real tokens.
 
     Rows are right padded, so positions are plain 0..L-1 as in left-padded generation with
@@ -32,16 +61,18 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
     That is no faster at comas lengths (`bench/learner.py --part mask`: 0.99x on rows of 160-480
     tokens) and faster on long rows (attention forward + backward on 2 rows of 800 tokens: 36 ms
     instead of 50 ms on 2 cores).
+
+    With `share_prompts`, the leading prompt tokens that every row has in common (a chat template,
+    a role's instructions, one game's history so far) run once and the rows go on from their keys
+    and values (`_hidden_states`): the same values and gradients, up to rounding, for fewer positions.
     """
     decoder, head = _decoder_and_head(model)
     device = head.weight.device
     rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for i, r in enumerate(rows):
-        input_ids[i, : len(r)] = torch.tensor(r)
-    # the pads' own hidden states are computed but never read
-    hidden = decoder(input_ids=input_ids.to(device)).last_hidden_state
+    # gradient checkpointing runs without a cache (transformers turns it off), so nothing to go on from
+    checkpointing = getattr(decoder, "gradient_checkpointing", False) and decoder.training
+    shared = shared_prompt_length(prompt_ids) if share_prompts and not checkpointing else 0
+    hidden = _hidden_states(decoder, rows, shared, pad_id, device)
 
     t_max = max((len(c) for c in completion_ids), default=0)
     mask = torch.zeros((len(rows), t_max), dtype=torch.bool)
@@ -49,7 +80,7 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
     for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
         # the hidden state at position j predicts token j + 1
         index_b += [i] * len(c)
-        index_t += list(range(len(p) - 1, len(p) - 1 + len(c)))
+        index_t += list(range(len(p) - 1 - shared, len(p) - 1 - shared + len(c)))
         targets += c
         mask[i, : len(c)] = True
     logits = head(hidden[torch.tensor(index_b), torch.tensor(index_t)]).float() / temperature

@@ -94,7 +94,7 @@ class BufferLayer(DynamicLayer):
         self._views()
 
 
-def _cache_kwarg(model) -> str:
+def cache_kwarg(model) -> str:
     """transformers 5.24 renamed the forward argument `past_key_values` to `cache`."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
@@ -317,7 +317,7 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
     kept = {new: kept[old] for new, old in enumerate(order) if old in kept}
     rows, shared, start = [rows[j] for j in order], [shared[j] for j in order], [start[j] for j in order]
     keys = None if keys is None else [keys[j] for j in order]
-    cache_arg = _cache_kwarg(model)
+    cache_arg = cache_kwarg(model)
     chunk_rows = None if use_rows is None else (lambda js: use_rows([rows[j] for j in js]))
     sorted_prompts = [prompts[i] for i in rows]
     prefixes = _shared_cache(model, sorted_prompts, [0 if j in kept else n for j, n in enumerate(shared)], keys,
