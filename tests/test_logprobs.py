@@ -103,8 +103,10 @@ def test_a_common_prompt_start_runs_once_with_the_same_values_and_gradients(tiny
 
     learner = learner_with_a_live_adapter(tiny_model_path)
     prompts, completions = alike_rows(learner)
-    assert shared_prompt_length(prompts) == 20  # the row with one token past them caps nothing here
-    assert shared_prompt_length([p[:21] for p in prompts]) == 20  # each prompt's last token stays out
+    positions = sum(len(p) + len(c) for p, c in zip(prompts, completions))  # 125, 60 of them skipped
+    assert shared_prompt_length(prompts, positions) == 20  # the row with one token past them caps nothing
+    assert shared_prompt_length([p[:21] for p in prompts], 84) == 20  # each prompt's last token stays out
+    assert shared_prompt_length(prompts, 4 * 60 + 1) == 0  # skipping less than a quarter does not pay
     results = []
     for share in (False, True):
         (logprobs, mask), positions = positions_run(learner, lambda: completion_logprobs(
@@ -126,7 +128,7 @@ def test_prompts_that_share_little_run_whole(tiny_model_path):
     learner = learner_with_a_live_adapter(tiny_model_path)
     prompts, completions = alike_rows(learner)
     short = [p[20 - (MIN_SHARED - 1):] for p in prompts]  # one token fewer in common than it takes
-    assert shared_prompt_length(short) == 0 and shared_prompt_length(short[:1]) == 0
+    assert shared_prompt_length(short, 50) == 0 and shared_prompt_length(short[:1], 50) == 0
     _, positions = positions_run(learner, lambda: completion_logprobs(learner.model, short, completions))
     assert positions == 4 * max(len(p) + len(c) for p, c in zip(short, completions))
 
