@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from coevo.learners.learner import Learner, length_sorted_micro_batches, pad_fraction
-from tests.test_learner import ALGO, MODEL_CFG, ragged_turns
+from tests.test_learner import ALGO, MODEL_CFG, completion_logprob_list, ragged_turns
 
 # (prompt, completion) lengths as ragged as a real iteration's, none equal in total
 LENGTHS = [(5, 2), (30, 9), (8, 3), (26, 12), (12, 1), (3, 14)]
@@ -71,3 +71,12 @@ def test_learner_reports_the_pad_fraction_of_its_sorted_micro_batches(tiny_model
     # totals 10, 100, 12, 98 in arrival order: the hand values above
     turns = ragged_turns(learner, [(8, 2), (90, 10), (9, 3), (90, 8)], [1.0, 0.0, 1.0, 0.0])
     assert learner.step(turns)["learner/agent_0/pad_frac"] == pytest.approx(1 - 220 / 224)
+
+
+def test_learner_reports_the_positions_its_micro_batches_share(tiny_model_path):
+    learner = sgd_learner(tiny_model_path, 2)
+    turns = ragged_turns(learner, [(8, 2), (90, 10), (9, 3), (90, 8)], [1.0, 0.0, 1.0, 0.0])
+    turns[3].prompt_ids[:60] = turns[1].prompt_ids[:60]  # the long pair [100, 98] starts alike
+    turns[3].logprobs = completion_logprob_list(learner, turns[3])
+    # 60 of the pair's 198 positions run once (a quarter or more: shared); the short pair shares nothing
+    assert learner.step(turns)["learner/agent_0/shared_frac"] == pytest.approx(60 / 220)

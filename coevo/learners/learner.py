@@ -24,7 +24,7 @@ from coevo.learners.advantages import get_advantage
 from coevo.learners.losses import get_loss, masked_mean
 from coevo.models.hf import (add_lora, adapter_state, full_state, load_adapter_state, load_base, load_tokenizer,
                              pick_device, use_autocast)
-from coevo.models.logprobs import completion_logprobs
+from coevo.models.logprobs import completion_logprobs, prompt_tokens_to_share
 
 
 def _cpu_copy(state):
@@ -129,6 +129,7 @@ class Learner:
         lengths = [len(t.prompt_ids) + len(t.completion_ids) for t in turns]
         micro_batches = length_sorted_micro_batches(lengths, self.algo["micro_batch_size"])
         self.model.train()
+        shared_frac = self._shared_fraction(turns, lengths, micro_batches)  # in train mode, as the steps run
         totals: dict[str, float] = {}
         learner_old: dict[int, torch.Tensor] = {}  # the learner's own logprobs before the update
         for epoch in range(self.algo["ppo_epochs"]):
@@ -182,9 +183,17 @@ class Learner:
             prefix + "skipped": 0.0, prefix + "grad_norm": float(grad_norm), prefix + "turns": len(turns), prefix + "tokens": n_tokens,
             prefix + "reward_mean": float(rewards.mean()), prefix + "adv_abs_mean": float(advantages.abs().mean()),
             prefix + "pad_frac": pad_fraction(lengths, micro_batches),
+            prefix + "shared_frac": shared_frac,
             prefix + "step_s": time.perf_counter() - t0,
         })
         return out
+
+    def _shared_fraction(self, turns: list[Turn], lengths: list[int], micro_batches: list[list[int]]) -> float:
+        """Share of the batch's positions that ran once for several rows (a prompt start they share)."""
+        skipped = sum(prompt_tokens_to_share(self.model, [turns[i].prompt_ids for i in rows],
+                                             sum(lengths[i] for i in rows)) * (len(rows) - 1)
+                      for rows in micro_batches)
+        return skipped / sum(lengths)
 
     def _skip(self, prefix: str, why: str, n_turns: int) -> dict[str, float]:
         """No update this iteration: the weights and optimizer stay as they were before it."""

@@ -42,6 +42,15 @@ def shared_prompt_length(prompt_ids: list[list[int]], positions: int) -> int:
     return shared if shared >= MIN_SHARED and skipped >= WORTH_SHARING * positions else 0
 
 
+def prompt_tokens_to_share(model, prompt_ids: list[list[int]], positions: int) -> int:
+    """The leading prompt tokens `completion_logprobs` runs once for this batch: `shared_prompt_length`,
+    or 0 under gradient checkpointing, which runs without a cache (transformers turns it off)."""
+    decoder = _decoder_and_head(model)[0]
+    if getattr(decoder, "gradient_checkpointing", False) and decoder.training:
+        return 0
+    return shared_prompt_length(prompt_ids, positions)
+
+
 def _hidden_states(decoder, rows: list[list[int]], shared: int, pad_id: int, device) -> torch.Tensor:
     """The decoder's last hidden states [B, W - shared] of right-padded `rows` from position `shared`
     on. Their first `shared` tokens, the same in every row, run once, as one row; the rows go on
@@ -78,9 +87,7 @@ def completion_logprobs(model, prompt_ids: list[list[int]], completion_ids: list
     decoder, head = _decoder_and_head(model)
     device = head.weight.device
     rows = [p + c for p, c in zip(prompt_ids, completion_ids)]
-    # gradient checkpointing runs without a cache (transformers turns it off), so nothing to go on from
-    checkpointing = getattr(decoder, "gradient_checkpointing", False) and decoder.training
-    shared = shared_prompt_length(prompt_ids, sum(map(len, rows))) if share_prompts and not checkpointing else 0
+    shared = prompt_tokens_to_share(model, prompt_ids, sum(map(len, rows))) if share_prompts else 0
     hidden = _hidden_states(decoder, rows, shared, pad_id, device)
 
     t_max = max((len(c) for c in completion_ids), default=0)
