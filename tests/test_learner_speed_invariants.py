@@ -80,23 +80,3 @@ def test_learner_reports_the_positions_its_micro_batches_share(tiny_model_path):
     turns[3].logprobs = completion_logprob_list(learner, turns[3])
     # 60 of the pair's 198 positions run once (a quarter or more: shared); the short pair shares nothing
     assert learner.step(turns)["learner/agent_0/shared_frac"] == pytest.approx(60 / 220)
-
-
-def test_rows_of_one_prompt_fill_micro_batches_of_their_own():
-    lengths = [10, 100, 12, 98, 50, 100, 60]
-    prompts = [[1], [2], [3], [2], [3], [4], [3]]  # [2] twice (rows 1, 3), [3] three times (rows 2, 4, 6)
-    # [2]: [1, 3]; [3]: [6, 4] and row 2 left over; the rest by length: [5, 2], [0]; then longest first
-    assert length_sorted_micro_batches(lengths, 2, prompts) == [[1, 3], [5, 2], [6, 4], [0]]
-    # no prompt repeated: the grouping by length alone
-    assert length_sorted_micro_batches(lengths, 2, [[i] for i in range(7)]) == length_sorted_micro_batches(lengths, 2)
-    assert length_sorted_micro_batches(lengths, 1, prompts) == length_sorted_micro_batches(lengths, 1)
-
-
-def test_a_prompt_sampled_twice_runs_once(tiny_model_path):
-    learner = sgd_learner(tiny_model_path, 2)
-    # totals 45, 50, 49: by length alone the pairs are [50, 49] [45], which share nothing
-    turns = ragged_turns(learner, [(40, 5), (20, 30), (40, 9)], [1.0, 0.0, 1.0])
-    turns[2].prompt_ids = list(turns[0].prompt_ids)  # the same question sampled twice
-    turns[2].logprobs = completion_logprob_list(learner, turns[2])
-    # together, the pair [49, 45] runs its 39 common tokens (all of the prompt but its last) once
-    assert learner.step(turns)["learner/agent_0/shared_frac"] == pytest.approx(39 / 144)

@@ -47,31 +47,15 @@ def _pad(rows: list[list[float]], width: int) -> torch.Tensor:
     return out
 
 
-def length_sorted_micro_batches(lengths: list[int], size: int,
-                                prompts: list[list[int]] | None = None) -> list[list[int]]:
+def length_sorted_micro_batches(lengths: list[int], size: int) -> list[list[int]]:
     """Indices of `lengths` cut into micro-batches of `size`, longest rows first.
 
     A micro-batch is computed at the width of its longest row, so rows of similar length go
     together. Ties keep their original order (a stable sort), so the grouping is deterministic.
     Longest first: the peak memory of a step is reached at once, not after minutes of work.
-    With `prompts`, rows of the same prompt (a question sampled several times: rlccf, soar) first
-    fill micro-batches of their own, whose prompt then runs once (`completion_logprobs`); the
-    rows left over go with the rest. Without repeated prompts the grouping is the same as without.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    if prompts is not None and size > 1:
-        by_prompt: dict[tuple, list[int]] = {}
-        for i in order:
-            by_prompt.setdefault(tuple(prompts[i]), []).append(i)
-        order = []
-        for rows in by_prompt.values():
-            whole = len(rows) // size * size
-            batches += [rows[s:s + size] for s in range(0, whole, size)]
-            order += rows[whole:]
-        order.sort(key=lambda i: (-lengths[i], i))
-    batches += [order[s:s + size] for s in range(0, len(order), size)]
-    return sorted(batches, key=lambda rows: -max(lengths[i] for i in rows))  # stable: ties keep their order
+    return [order[s:s + size] for s in range(0, len(order), size)]
 
 
 def pad_fraction(lengths: list[int], micro_batches: list[list[int]]) -> float:
@@ -143,7 +127,7 @@ class Learner:
         win_tokens = sum(len(t.completion_ids) for t in turns if t.reward > 0)
         # Advantages are computed above on the original order (groups); micro-batches only permute rows.
         lengths = [len(t.prompt_ids) + len(t.completion_ids) for t in turns]
-        micro_batches = length_sorted_micro_batches(lengths, self.algo["micro_batch_size"], [t.prompt_ids for t in turns])
+        micro_batches = length_sorted_micro_batches(lengths, self.algo["micro_batch_size"])
         self.model.train()
         shared_frac = self._shared_fraction(turns, lengths, micro_batches)  # in train mode, as the steps run
         totals: dict[str, float] = {}
