@@ -75,8 +75,9 @@ def test_learner_reports_the_pad_fraction_of_its_sorted_micro_batches(tiny_model
 
 def test_learner_reports_the_positions_its_micro_batches_share(tiny_model_path):
     learner = sgd_learner(tiny_model_path, 2)
-    turns = ragged_turns(learner, [(8, 2), (90, 10), (9, 3), (90, 8)], [1.0, 0.0, 1.0, 0.0])
-    turns[3].prompt_ids[:60] = turns[1].prompt_ids[:60]  # the long pair [100, 98] starts alike
+    turns = ragged_turns(learner, [(8, 2), (190, 10), (9, 3), (190, 8)], [1.0, 0.0, 1.0, 0.0])
+    turns[3].prompt_ids[:150] = turns[1].prompt_ids[:150]  # the long pair [200, 198] starts alike
     turns[3].logprobs = completion_logprob_list(learner, turns[3])
-    # 60 of the pair's 198 positions run once (a quarter or more: shared); the short pair shares nothing
-    assert learner.step(turns)["learner/agent_0/shared_frac"] == pytest.approx(60 / 220)
+    # 150 of the pair's 398 positions run once (a quarter or more, and 128 or more: shared); the
+    # short pair shares nothing
+    assert learner.step(turns)["learner/agent_0/shared_frac"] == pytest.approx(150 / 420)

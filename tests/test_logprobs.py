@@ -72,12 +72,12 @@ def test_the_padding_token_changes_neither_values_nor_gradients(tiny_model_path)
 
 
 # -- prompts that start alike: their common tokens run once ------------------------------------
-def alike_rows(learner):
-    """Four rows whose prompts share their first 20 tokens (one game's history, say), then go apart;
+def alike_rows(learner, common_tokens=150):
+    """Four rows whose prompts share their first 150 tokens (one game's history, say), then go apart;
     one prompt is the shared part plus a single token."""
     gen = torch.Generator().manual_seed(2)
     vocab = learner.model.get_base_model().config.vocab_size
-    common = torch.randint(3, vocab, (20,), generator=gen).tolist()
+    common = torch.randint(3, vocab, (common_tokens,), generator=gen).tolist()
     tails = [(9, 5), (1, 3), (14, 1), (4, 8)]  # (prompt tokens after the common ones, completion tokens)
     prompts, completions = [], []
     for extra, c in tails:
@@ -103,10 +103,12 @@ def test_a_common_prompt_start_runs_once_with_the_same_values_and_gradients(tiny
 
     learner = learner_with_a_live_adapter(tiny_model_path)
     prompts, completions = alike_rows(learner)
-    positions = sum(len(p) + len(c) for p, c in zip(prompts, completions))  # 125, 60 of them skipped
-    assert shared_prompt_length(prompts, positions) == 20  # the row with one token past them caps nothing
-    assert shared_prompt_length([p[:21] for p in prompts], 84) == 20  # each prompt's last token stays out
-    assert shared_prompt_length(prompts, 4 * 60 + 1) == 0  # skipping less than a quarter does not pay
+    positions = sum(len(p) + len(c) for p, c in zip(prompts, completions))  # 645, 450 of them skipped
+    assert shared_prompt_length(prompts, positions) == 150  # the row with one token past them caps nothing
+    assert shared_prompt_length([p[:151] for p in prompts], 604) == 150  # each prompt's last token stays out
+    assert shared_prompt_length(prompts, 4 * 450 + 1) == 0  # skipping less than a quarter does not pay
+    few, _ = alike_rows(learner, common_tokens=42)  # 126 positions skipped: under MIN_SKIPPED
+    assert shared_prompt_length(few, 200) == 0 and shared_prompt_length([p[:44] for p in few], 176) == 0
     results = []
     for share in (False, True):
         (logprobs, mask), positions = positions_run(learner, lambda: completion_logprobs(
@@ -115,7 +117,7 @@ def test_a_common_prompt_start_runs_once_with_the_same_values_and_gradients(tiny
         results.append((logprobs.detach(), lora_grad(learner), positions))
     (apart, grad_apart, run_apart), (shared, grad_shared, run_shared) = results
     width = max(len(p) + len(c) for p, c in zip(prompts, completions))
-    assert run_apart == 4 * width and run_shared == 20 + 4 * (width - 20)
+    assert run_apart == 4 * width and run_shared == 150 + 4 * (width - 150)
     torch.testing.assert_close(shared, apart, atol=1e-5, rtol=0)
     assert grad_apart.abs().max() > 0
     torch.testing.assert_close(grad_shared, grad_apart, atol=1e-5, rtol=1e-4)
@@ -123,14 +125,12 @@ def test_a_common_prompt_start_runs_once_with_the_same_values_and_gradients(tiny
 
 def test_prompts_that_share_little_run_whole(tiny_model_path):
     from coevo.models.logprobs import shared_prompt_length
-    from coevo.models.sampling import MIN_SHARED
 
     learner = learner_with_a_live_adapter(tiny_model_path)
-    prompts, completions = alike_rows(learner)
-    short = [p[20 - (MIN_SHARED - 1):] for p in prompts]  # one token fewer in common than it takes
-    assert shared_prompt_length(short, 50) == 0 and shared_prompt_length(short[:1], 50) == 0
-    _, positions = positions_run(learner, lambda: completion_logprobs(learner.model, short, completions))
-    assert positions == 4 * max(len(p) + len(c) for p, c in zip(short, completions))
+    prompts, completions = alike_rows(learner, common_tokens=42)  # 3 x 42 = 126 positions to skip: too few
+    assert shared_prompt_length(prompts[:1], 50) == 0
+    _, positions = positions_run(learner, lambda: completion_logprobs(learner.model, prompts, completions))
+    assert positions == 4 * max(len(p) + len(c) for p, c in zip(prompts, completions))
 
 
 def test_with_gradient_checkpointing_rows_run_whole(tiny_model_path):

@@ -9,13 +9,17 @@ import torch
 from transformers import DynamicCache
 
 from coevo.models.prompt_cache import common_prefix_length
-from coevo.models.sampling import MIN_SHARED, cache_kwarg
+from coevo.models.sampling import cache_kwarg
 
 # Share a batch's common prompt start only where it skips at least this share of the batch's positions:
 # the rows that go on from a cache attend through a mask instead of attention's causal path, which
 # costs about 5-10% of a forward and backward (2 rows of 360 positions: 150 shared tokens ran 1.03x
 # faster, 250 ran 1.23x, 40 ran 0.96x; a one-off timing of SmolLM2 on 2 cores)
 WORTH_SHARING = 0.25
+# ... and at least this many positions: the shared part's own forward has a fixed cost. rlccf's
+# pairs of one question sampled twice (about 60 tokens in common, rows of about 90) made its
+# learners 0.94x with the share rule alone (bench/iteration.py -- experiment=rlccf)
+MIN_SKIPPED = 128
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, rows: int = 512) -> torch.Tensor:
@@ -34,12 +38,12 @@ def _decoder_and_head(model):
 def shared_prompt_length(prompt_ids: list[list[int]], positions: int) -> int:
     """How many leading tokens every prompt of the batch has in common, leaving each prompt's last
     token out of it (its hidden state scores the completion's first token); 0 where running them
-    once would skip fewer than MIN_SHARED tokens or WORTH_SHARING of the batch's `positions`."""
+    once would skip fewer than MIN_SKIPPED positions or WORTH_SHARING of the batch's `positions`."""
     if len(prompt_ids) < 2:
         return 0
     shared = min(min(common_prefix_length(prompt_ids[0], p), len(p) - 1) for p in prompt_ids)
     skipped = shared * (len(prompt_ids) - 1)
-    return shared if shared >= MIN_SHARED and skipped >= WORTH_SHARING * positions else 0
+    return shared if skipped >= max(MIN_SKIPPED, WORTH_SHARING * positions) else 0
 
 
 def prompt_tokens_to_share(model, prompt_ids: list[list[int]], positions: int) -> int:
