@@ -4,6 +4,7 @@
     flock /tmp/coevo-bench.lock python bench/learner.py --part parallel [--learners 3 --turns 4]
     flock /tmp/coevo-bench.lock python bench/learner.py --part memory
     flock /tmp/coevo-bench.lock python bench/learner.py --part mask
+    flock /tmp/coevo-bench.lock python bench/learner.py --part share
 
 The batch looks like one agent's turns of a comas iteration: prompts of 150-400 tokens and
 completions of 8-96, cut from real text (GSM8K questions). Every timed line computes the same
@@ -20,6 +21,9 @@ batching. Lines:
   `coevo train` gives them) vs the same steps one after another in one process with every thread;
 - (--part mask) the same forward and backward with and without a padding mask (right padding needs
   none in a causal model): seconds, ratio, loss and gradient differences;
+- (--part share) two rows whose prompts start alike, forward and backward with the common start
+  run once (`completion_logprobs(share_prompts=True)`, the rule aside) vs whole rows, by the length
+  in common: the numbers behind `WORTH_SHARING` and `MIN_SKIPPED` in coevo/models/logprobs.py;
 - (--part memory) one `Learner.step` per setting (micro-batch, gradient checkpointing), each in a
   fresh process: seconds and peak RSS, the numbers behind the SmolLM2 config's choice.
 Gradient checkpointing follows configs/model/<model>.yaml; plain and coevo are timed with it off too.
@@ -195,7 +199,7 @@ def row(what, seconds, n_tokens, n_positions, reference):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask"], default="step",
+    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask", "share"], default="step",
                     help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn; "
                          "mask: right-padded rows with a padding mask vs causal attention alone")
     ap.add_argument("--model", default="smollm2-135m")
@@ -225,6 +229,8 @@ def main():
         compare_step(args, learner, tokenizer, bool(model_cfg.get("gradient_checkpointing")))
     elif args.part == "mask":
         mask_or_causal(args, learner, tokenizer)
+    elif args.part == "share":
+        shared_or_whole(learner)
     elif args.part == "memory":
         turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
         seconds, _ = timed(lambda: learner.step(turns))
@@ -313,6 +319,48 @@ def mask_or_causal(args, learner, tokenizer, repeats: int = 2):
     print(f"time with mask / without (best of each): {min(seconds[True]) / min(seconds[False]):.2f}x   "
           f"|loss diff| {abs(loss_m - loss_c):.1e}   gradient relative diff "
           f"{float((grad_m - grad_c).norm() / grad_m.norm()):.1e}", flush=True)
+
+
+def shared_or_whole(learner, repeats: int = 3):
+    """Two rows (prompts of `plen` and `plen` + 7 tokens, completions of `clen`) whose prompts have
+    their first `shared` tokens in common: forward and backward of their completion logprobs, whole
+    vs the common start run once. The rule that decides when coevo shares is set aside here
+    (`WORTH_SHARING` and `MIN_SKIPPED` at 0), so every line shares."""
+    from coevo.models import logprobs as lp_module
+
+    gen = torch.Generator().manual_seed(0)
+    vocab = learner.model.get_base_model().config.vocab_size
+    learner.model.train()
+
+    def fwd_bwd(prompts, completions, share):
+        lp, mask = completion_logprobs(learner.model, prompts, completions, TEMPERATURE, learner.pad_id,
+                                       share_prompts=share)
+        (lp * mask).sum().backward()
+        learner.model.zero_grad(set_to_none=True)
+
+    rule = lp_module.WORTH_SHARING, lp_module.MIN_SKIPPED
+    lp_module.WORTH_SHARING, lp_module.MIN_SKIPPED = 0.0, 0
+    try:
+        print(f"two rows, forward + backward, best of {repeats} a side taking turns")
+        print(f"{'prompt':>6} {'completion':>10} {'shared':>6} {'whole s':>8} {'shared s':>8} "
+              f"{'whole/shared':>12} {'positions skipped':>17}")
+        for plen, clen, shared in [(300, 60, 40), (300, 60, 80), (300, 60, 150), (300, 60, 250),
+                                   (60, 30, 40), (150, 40, 80)]:
+            common = torch.randint(3, vocab, (shared,), generator=gen).tolist()
+            prompts = [common + torch.randint(3, vocab, (plen - shared + 7 * i,), generator=gen).tolist()
+                       for i in range(2)]
+            completions = [torch.randint(3, vocab, (clen,), generator=gen).tolist() for _ in range(2)]
+            fwd_bwd(prompts, completions, True)  # warm-up
+            best = {True: float("inf"), False: float("inf")}
+            for _ in range(repeats):
+                for share in (False, True):
+                    seconds, _ = timed(lambda: fwd_bwd(prompts, completions, share))
+                    best[share] = min(best[share], seconds)
+            positions = sum(len(p) + len(c) for p, c in zip(prompts, completions))
+            print(f"{plen:>6} {clen:>10} {shared:>6} {best[False]:8.3f} {best[True]:8.3f} "
+                  f"{best[False] / best[True]:11.2f}x {shared / positions:17.3f}", flush=True)
+    finally:
+        lp_module.WORTH_SHARING, lp_module.MIN_SKIPPED = rule
 
 
 def parallel_learners(args, path, model_cfg, algo, learner, tokenizer):

@@ -13,12 +13,13 @@ from coevo.models.sampling import cache_kwarg
 
 # Share a batch's common prompt start only where it skips at least this share of the batch's positions:
 # the rows that go on from a cache attend through a mask instead of attention's causal path, which
-# costs about 5-10% of a forward and backward (2 rows of 360 positions: 150 shared tokens ran 1.03x
-# faster, 250 ran 1.23x, 40 ran 0.96x; a one-off timing of SmolLM2 on 2 cores)
+# costs about 5-10% of a forward and backward (`bench/learner.py --part share`, SmolLM2 on 2 cores:
+# 2 rows of about 360 positions ran 0.95x with 40 tokens in common, 1.06x with 150, 1.21x with 250)
 WORTH_SHARING = 0.25
-# ... and at least this many positions: the shared part's own forward has a fixed cost. rlccf's
-# pairs of one question sampled twice (about 60 tokens in common, rows of about 90) made its
-# learners 0.94x with the share rule alone (bench/iteration.py -- experiment=rlccf)
+# ... and at least this many positions: the shared part's own forward has a fixed cost (2 rows of
+# about 95 positions with 40 in common: 0.93x). rlccf's pairs of one question sampled twice (about 60
+# tokens in common, rows of about 90) made its learners 0.94x under the share rule alone
+# (bench/iteration.py -- experiment=rlccf)
 MIN_SKIPPED = 128
 
 
