@@ -27,11 +27,12 @@ from coevo.checkpoint import ADAPTER_FILE, latest_checkpoint, load_driver_state,
 from coevo.config import Config, ConfigError, check_machine
 from coevo.evaluate import eval_context, heldout_tasks
 from coevo.inner_loop import InnerLoop
+from coevo.learners.group import GroupMember, LearnerGroup
 from coevo.learners.learner import Learner
 from coevo.league import League
 from coevo.models.routed import policy_parts
 from coevo.models.store import resolve_model
-from coevo.placement import check_resources, learner_options, rollout_options
+from coevo.placement import check_resources, learner_options, one_learner_process, rollout_options
 from coevo.remote import died
 from coevo.remote import get as remote_get
 from coevo.resume import config_conflict
@@ -40,6 +41,7 @@ from coevo.rollout_worker import RolloutActor
 from coevo.tracking import METRICS, TRANSCRIPTS, RunTracker, replace_file, truncate_after
 
 LearnerActor = ray.remote(Learner)  # one per trainable agent (learner.py itself does without Ray)
+LearnerGroupActor = ray.remote(LearnerGroup)  # or all of them in one, where they step one after another
 
 
 def check_run_dir(cfg: Config) -> Path:
@@ -250,19 +252,25 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
     learner_cpus = cfg.population.learner_num_cpus
     if not cfg.ray.address:
         learner_cpus = min(learner_cpus, ray.cluster_resources().get("CPU", cores) / len(agents))
-    learners = {  # each learner on its agent's base model (population.models; by default `model`)
-        agent: LearnerActor.options(**opts).remote(
-            agent, resolve_model(cfg.model_of(agent).name), cfg.model_of(agent).model_dump(), algo_cfg,
-            cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
-        for i, (agent, opts) in enumerate(zip(agents, learner_options(cfg, learner_cpus, cleanup)))
+    specs = {  # each learner on its agent's base model (population.models; by default `model`)
+        agent: (resolve_model(cfg.model_of(agent).name), cfg.model_of(agent).model_dump(), algo_cfg,
+                cfg.sampling.temperature, cfg.seed * 1000 + i, learner_threads)
+        for i, agent in enumerate(agents)
     }
+    placed = learner_options(cfg, learner_cpus, cleanup)
+    if one_learner_process(cfg, parallel):  # one after another: one process (reserving one learner's CPUs) holds them all
+        group = LearnerGroupActor.options(**placed[0]).remote(specs)
+        learners, learner_actors = {agent: GroupMember(group, agent) for agent in agents}, [group]
+    else:
+        learners = {agent: LearnerActor.options(**opts).remote(agent, *specs[agent]) for agent, opts in zip(agents, placed)}
+        learner_actors = list(learners.values())
     # league training: frozen snapshots of the agents are extra adapters of the rollout worker
     league = League(cfg.population.league.model_dump(), agents)
     rollout_agents = agents + (league.slots if league.enabled else [])
     parts = policy_parts(cfg, rollout_agents)
     worker_options, part_options = rollout_options(cfg, len(parts))
     rollout = RolloutActor.options(**worker_options).remote(parts, cfg.threads or cores, cfg.game.module, part_options)
-    for actor in [rollout, *learners.values()]:
+    for actor in [rollout, *learner_actors]:
         cleanup.callback(ray.kill, actor)
     arbiter = make_arbiter(cfg.arbiter.name, **cfg.arbiter.params)
     if hasattr(arbiter, "bind"):  # an arbiter that trains inside its judgement (soar) gets the actors

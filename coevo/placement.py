@@ -9,6 +9,8 @@ is placed by configuration (configs/population/*.yaml):
 - `population.rollout_num_gpus` / `rollout_resources`: the same for the rollout worker; with
   `population.rollout_per_base=true` (agents on several models), for each model's rollout actor
   instead, and the worker that plays the games asks for nothing.
+- Learners that step one after another (`population.parallel_learners`) and ask for no placement
+  share one actor process (`one_learner_process`).
 - `population.learner_strategy`: PACK, SPREAD, STRICT_PACK or STRICT_SPREAD puts the learners in one
   Ray placement group (one bundle per learner): packed on as few nodes as possible, or spread
   across nodes. The rollout is one actor: it needs no strategy.
@@ -53,6 +55,13 @@ def check_resources(cfg: Config) -> None:
     if pop.learner_strategy == "STRICT_SPREAD" and len(pop.agents) > len(nodes):
         raise ConfigError(f"population.learner_strategy=STRICT_SPREAD: {len(pop.agents)} learners need as many "
                           f"nodes, the cluster has {len(nodes)}")
+
+
+def one_learner_process(cfg: Config, parallel: bool) -> bool:
+    """Whether the learners share one actor process (coevo/learners/group.py): when they step one
+    after another and nothing asks to place them (no strategy, GPU or custom resource)."""
+    pop = cfg.population
+    return not parallel and pop.learner_strategy == "none" and not pop.learner_num_gpus and not pop.learner_resources
 
 
 def learner_options(cfg: Config, learner_cpus: float, cleanup) -> list[dict]:

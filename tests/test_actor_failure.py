@@ -1,4 +1,4 @@
-"""A learner actor killed mid-run is survived: new actors resume from the last checkpoint, the
+"""A learner process killed mid-run is survived: new actors resume from the last checkpoint, the
 iteration is replayed exactly, and the run ends as an uninterrupted one would (issue: reliability).
 A call that never returns is an error naming the actor, not a hang."""
 import os
@@ -43,7 +43,7 @@ def test_a_killed_learner_is_replaced_and_the_run_ends_as_if_nothing_happened(tm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err[-2000:]
-    assert "warning: a Learner actor died mid-iteration; restart 1 of 2" in err
+    assert "warning: a LearnerGroup actor died mid-iteration; restart 1 of 2" in err
     assert stable(read_jsonl(run / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
     assert read_jsonl(run / "transcripts.jsonl") == read_jsonl(full / "transcripts.jsonl")
     assert_same_adapters(run, full)
