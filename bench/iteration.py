@@ -10,7 +10,8 @@ Each side runs `coevo train` (iterations=1, wandb off) in its own process, with 
 first on PYTHONPATH (`--before` checks the commit out into a temporary git worktree). It prints
 the phases of iteration 1 from metrics.jsonl (rollout, arbiter, learn, sync, eval; the checkpoint is
 timed around `save_checkpoint`), the setup before it (Ray, actors, the iteration-0 evaluation),
-and the tokens generated, since two sides sample different tokens. Older commits log fewer phases:
+the tokens generated, since two sides sample different tokens, and the peak of the Ray actor
+processes' summed resident memory (sampled twice a second). Older commits log fewer phases:
 what they lack is shown as "-".
 """
 import argparse
@@ -20,11 +21,40 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parent.parent
 PHASES = ["rollout", "arbiter", "learn", "sync", "eval", "checkpoint"]
+
+
+class ActorMemory:
+    """Samples, twice a second, the summed resident memory of this machine's Ray actor processes
+    (command lines starting "ray::"), and keeps the peak: what the run's actors hold at once."""
+
+    def __init__(self):
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.wait(0.5):
+            total = 0
+            for p in psutil.process_iter(["cmdline", "memory_info"]):
+                cmd, mem = p.info["cmdline"], p.info["memory_info"]
+                if cmd and mem and cmd[0].startswith("ray::"):
+                    total += mem.rss
+            self.peak = max(self.peak, total)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def child(overrides: list[str], out: str) -> None:
@@ -47,11 +77,12 @@ def child(overrides: list[str], out: str) -> None:
         cfg = load_config(["experiment=comas", "iterations=1", "logger.wandb=disabled", "resume=false",
                            f"run_dir={run_dir}", *overrides])
         t0 = time.perf_counter()
-        loop.train(cfg, progress=False)
+        with ActorMemory() as memory:
+            loop.train(cfg, progress=False)
         total = time.perf_counter() - t0
         rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     row = rows[-1]
-    result = {"total": total, "checkpoint": timed["checkpoint"], **row}
+    result = {"total": total, "checkpoint": timed["checkpoint"], "actors_peak_gb": memory.peak / 2**30, **row}
     Path(out).write_text(json.dumps(result))
 
 
@@ -90,6 +121,7 @@ def main():
                     help='this tree once more with these extra overrides, e.g. "model.rollout_dtype=bfloat16"')
     ap.add_argument("--repeats", type=int, default=1,
                     help="run the sides this many times, taking turns; the table shows each side's medians")
+    ap.add_argument("--json", metavar="FILE", help="also write every run's full metrics row there")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
@@ -116,6 +148,8 @@ def main():
         if worktree is not None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
 
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=1, sort_keys=True))
     names = list(runs)
     sides = {n: median_of(rs) for n, rs in runs.items()}
     table = {n: median_of([phase_seconds(r) for r in rs]) for n, rs in runs.items()}
@@ -131,7 +165,7 @@ def main():
                          for v in vals[1:])
         print(f"{key:<40}{cells}{ratios}")
     for key, label in [("rollout/completion_tokens", "completion tokens"), ("rollout/games", "games"),
-                       ("perf/tokens_per_s", "generate tokens/s")]:
+                       ("perf/tokens_per_s", "generate tokens/s"), ("actors_peak_gb", "Ray actors' peak RSS, GB (summed)")]:
         vals = [sides[n].get(key) for n in names]
         print(f"{label:<40}" + "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals))
     if args.repeats > 1:

@@ -99,9 +99,10 @@ def test_resume_replays_a_game_of_many_turns(tmp_path):
     so a resumed run replays exactly what the uninterrupted one did."""
     neg = ["experiment=negotiation", "model=tiny", "seed=0", "logger=none", "population.games_per_iteration=3",
            "game.options.max_exchanges=3"]
+    from tests.test_kill_resume import crashed_after  # (that module imports this one)
+
     full = train(load_config([*neg, "iterations=2", f"run_dir={tmp_path / 'full'}"]), progress=False)
-    part = tmp_path / "part"
-    train(load_config([*neg, "iterations=1", f"run_dir={part}"]), progress=False)
+    part = crashed_after(full, 1, tmp_path / "part")  # as a kill in iteration 2 leaves it
     train(load_config([*neg, "iterations=2", f"run_dir={part}", "resume=true"]), progress=False)
     assert stable(read_jsonl(part / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
     assert (part / "transcripts.jsonl").read_text() == (full / "transcripts.jsonl").read_text()

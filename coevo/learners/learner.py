@@ -2,7 +2,8 @@
 
 The driver runs one `Learner` per trainable agent as a Ray actor (`coevo.loop.LearnerActor`; this
 module itself does not import Ray, so the GPU checks run where Ray is not installed), so agents can
-step at the same time (or one after another on few cores: `population.parallel_learners`). A step
+step at the same time (or one after another on few cores: `population.parallel_learners`, then
+all in one actor, coevo/learners/group.py). A step
 is: advantages from the arbiter's rewards -> PPO-style loss against the rollout's sampling logprobs
 (optionally KL to the base with the adapter switched off, which costs no second model) -> one
 optimizer step. Only the adapter's weights ever leave the actor.
