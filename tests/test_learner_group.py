@@ -1,9 +1,13 @@
 """Learners that step one after another share one actor process (coevo/learners/group.py); the
 layout changes where they run, not what they learn."""
+import copy
+import pickle
+
 import pytest
 from ray._private.state import actors
 
 from coevo.compose import load_config
+from coevo.learners.group import GroupMember
 from coevo.loop import train
 from coevo.placement import one_learner_process
 from coevo.tracking import read_jsonl
@@ -37,3 +41,22 @@ def test_only_learners_that_wait_for_each_other_and_ask_for_no_placement_share_a
     for placed in ["population.learner_strategy=PACK", "population.learner_num_gpus=1",
                    "population.learner_resources={trainer: 1}"]:
         assert not one_learner_process(load_config(["experiment=comas", "model=tiny", placed]), parallel=False), placed
+
+
+class RecordingGroup:
+    """Stands in for the LearnerGroup actor handle: `call.remote` returns what a member sent it."""
+
+    class call:  # noqa: N801 - named as the actor method it stands in for
+        @staticmethod
+        def remote(*args):
+            return args
+
+
+def test_a_member_passes_learner_calls_to_its_group_and_copies_like_a_plain_object():
+    member = GroupMember(RecordingGroup, "agent_1")
+    assert member.step.remote(["turn"]) == ("agent_1", "step", ["turn"])
+    assert member.adapter.remote() == ("agent_1", "adapter")
+    for twin in (copy.deepcopy(member), pickle.loads(pickle.dumps(member))):
+        assert twin.agent == "agent_1" and twin.save.remote("d") == ("agent_1", "save", "d")
+    with pytest.raises(AttributeError):
+        member.__deepcopy_me__  # noqa: B018 - a private name is never a learner method

@@ -32,7 +32,9 @@ class GroupMember:
     def __init__(self, group, agent: str):
         self.group, self.agent = group, agent
 
-    def __getattr__(self, method: str):
+    def __getattr__(self, method: str):  # only for names the instance lacks: Learner's methods
+        if method.startswith("_") or "group" not in self.__dict__:  # copy and pickle probing, or unpickling
+            raise AttributeError(method)
         return _RemoteMethod(self.group, self.agent, method)
 
 
