@@ -258,11 +258,12 @@ def _train(cfg: Config, progress: bool, cleanup: contextlib.ExitStack) -> Path:
         for i, agent in enumerate(agents)
     }
     placed = learner_options(cfg, learner_cpus, cleanup)
-    if one_learner_process(cfg, parallel):  # one after another: one process (reserving one learner's CPUs) holds them all
+    if one_learner_process(cfg, parallel):  # one after another: one process, reserving one learner's CPUs
         group = LearnerGroupActor.options(**placed[0]).remote(specs)
         learners, learner_actors = {agent: GroupMember(group, agent) for agent in agents}, [group]
     else:
-        learners = {agent: LearnerActor.options(**opts).remote(agent, *specs[agent]) for agent, opts in zip(agents, placed)}
+        learners = {agent: LearnerActor.options(**opts).remote(agent, *specs[agent])
+                    for agent, opts in zip(agents, placed)}
         learner_actors = list(learners.values())
     # league training: frozen snapshots of the agents are extra adapters of the rollout worker
     league = League(cfg.population.league.model_dump(), agents)
