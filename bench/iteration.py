@@ -165,7 +165,8 @@ def main():
                          for v in vals[1:])
         print(f"{key:<40}{cells}{ratios}")
     for key, label in [("rollout/completion_tokens", "completion tokens"), ("rollout/games", "games"),
-                       ("perf/tokens_per_s", "generate tokens/s"), ("actors_peak_gb", "Ray actors' peak RSS, GB (summed)")]:
+                       ("perf/tokens_per_s", "generate tokens/s"),
+                       ("actors_peak_gb", "Ray actors' peak RSS, GB (summed)")]:
         vals = [sides[n].get(key) for n in names]
         print(f"{label:<40}" + "".join(f"{'-' if v is None else f'{v:.1f}':>22}" for v in vals))
     if args.repeats > 1:

@@ -35,7 +35,7 @@ def test_a_killed_learner_is_replaced_and_the_run_ends_as_if_nothing_happened(tm
         while not (run / "checkpoints" / "iter_000001" / "driver.json").exists():
             assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
             time.sleep(0.1)
-        learners = actor_processes(proc.pid, "Learner")
+        learners = actor_processes(proc.pid, "LearnerGroup")  # rps: 2 learners on 2 cores take turns, in one process
         assert learners, "no learner process found under the driver"
         learners[0].send_signal(signal.SIGKILL)  # in iteration 2 of 5: time to notice on a fast machine
         _, err = proc.communicate(timeout=600)
