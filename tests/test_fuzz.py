@@ -7,6 +7,7 @@ finite reward, every illegal move records its reason, and the transcript seriali
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -63,11 +64,18 @@ class NoLearning:
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
 
+@functools.cache
+def recipe(experiment: str):
+    """The experiment's config on the tiny model, composed once: hydra takes ~0.3 s a composition
+    here, which was most of this file's time when every hypothesis example composed its own."""
+    return load_config([f"experiment={experiment}", "model=tiny"])
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_hostile_completions_break_nothing(experiment, data):
-    cfg = load_config([f"experiment={experiment}", "model=tiny"])
+    cfg = recipe(experiment)
     options, agents = dict(cfg.game.options), cfg.population.agents
     plans = plan_games(cfg.game.name, options, agents, n_games=2, games_per_task=1, seating=cfg.population.seating,
                        seed=data.draw(st.integers(0, 10**6)), iteration=1, base_roles=tuple(cfg.population.base_roles))
@@ -85,6 +93,6 @@ def test_hostile_completions_break_nothing(experiment, data):
 
 
 def test_every_game_is_fuzzed():
-    fuzzed = {load_config([f"experiment={e}", "model=tiny"]).game.name for e in EXPERIMENTS}
+    fuzzed = {recipe(e).game.name for e in EXPERIMENTS}
     shipped = {g for g, spec in games.GAMES.items() if spec.env_fn.__module__.startswith("games.")}  # not tests' own
     assert shipped <= fuzzed, f"games no experiment fuzzes: {sorted(shipped - fuzzed)}"
