@@ -4,6 +4,7 @@ import copy
 import pickle
 
 import pytest
+import torch
 from ray._private.state import actors
 
 from coevo.compose import load_config
@@ -60,3 +61,38 @@ def test_a_member_passes_learner_calls_to_its_group_and_copies_like_a_plain_obje
         assert twin.agent == "agent_1" and twin.save.remote("d") == ("agent_1", "save", "d")
     with pytest.raises(AttributeError):
         member.__deepcopy_me__  # noqa: B018 - a private name is never a learner method
+
+
+def test_lora_learners_on_one_base_share_it_and_step_as_if_apart(tiny_model_path, tmp_path):
+    from coevo.learners.group import LearnerGroup
+    from coevo.learners.learner import Learner
+    from tests.test_learner import ALGO, MODEL_CFG, sampled_turns
+
+    wider = {**MODEL_CFG, "lora": {**MODEL_CFG["lora"], "r": 8}}
+    specs = {"a": (tiny_model_path, MODEL_CFG, ALGO, 1.0, 0, None), "b": (tiny_model_path, MODEL_CFG, ALGO, 1.0, 1, None),
+             "c": (tiny_model_path, wider, ALGO, 1.0, 2, None)}
+    group = LearnerGroup(specs)
+    a, b, c = (group.learners[x] for x in "abc")
+    assert a.model is b.model and c.model is not a.model  # other LoRA settings: a base of its own
+    bases = {id(m.get_base_model().model.embed_tokens.weight) for m in (a.model, b.model, c.model)}
+    assert len(bases) == 2
+    # each steps its own adapter exactly as a learner alone on its own base does, in any order
+    alone = {x: Learner(x, *specs[x]) for x in "ab"}
+    turns = {x: sampled_turns(tiny_model_path, agent=x) for x in "ab"}
+    for x in ["b", "a", "b"]:
+        group.call(x, "step", turns[x])
+        alone[x].step(turns[x])
+    for x in "ab":
+        mine, theirs = group.call(x, "adapter"), alone[x].adapter()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    # a checkpoint of a shared learner resumes a learner alone, and the other way round
+    group.call("a", "save", str(tmp_path / "a"))
+    alone["b"].save(str(tmp_path / "b"))
+    solo, twin = Learner("a", *specs["a"]), LearnerGroup({"x": specs["a"], "b": specs["b"]}).learners["b"]
+    solo.load(str(tmp_path / "a"))
+    twin.load(str(tmp_path / "b"))
+    for x, resumed in (("a", solo), ("b", twin)):
+        group.call(x, "step", turns[x])
+        resumed.step(turns[x])
+        mine, theirs = group.call(x, "adapter"), resumed.adapter()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -6,7 +6,8 @@ Ray worker imports torch and transformers and loads its model before the run sta
 small run's start-up), and each keeps the memory of its largest step after it is done. A
 `LearnerGroup` is one actor holding them all; a step's memory is reused by the next learner's. In a
 SmolLM2 comas iteration the actors' summed peak memory went from 8.3 to 5.6 GB, the same numbers
-coming out (docs/performance.md, "Learners in one process").
+coming out (docs/performance.md, "Learners in one process"). LoRA learners on the same base then
+share one copy of it, each adapter beside the others on one peft model.
 
 `GroupMember` is one agent's learner seen from the driver: it is called like an actor of its own
 (`learners[agent].step.remote(turns)`), so the loop does not care which layout it runs on.
@@ -20,7 +21,13 @@ class LearnerGroup:
     """`Learner(agent, *args)` for each agent of `specs` ({agent: args}), built in that order."""
 
     def __init__(self, specs: dict[str, tuple]):
-        self.learners = {agent: Learner(agent, *args) for agent, args in specs.items()}
+        self.learners: dict[str, Learner] = {}
+        for agent, args in specs.items():
+            # LoRA agents on the same base and model settings hold their adapters on one model: one
+            # copy of the frozen base instead of one each (args: model path, model settings, ...)
+            twin = next((a for a, other in specs.items() if a in self.learners and other[:2] == args[:2]
+                         and args[1]["lora"] is not None), None)
+            self.learners[agent] = Learner(agent, *args, share_with=self.learners.get(twin))
 
     def call(self, agent: str, method: str, *args):
         return getattr(self.learners[agent], method)(*args)

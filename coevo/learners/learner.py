@@ -1,4 +1,4 @@
-"""One agent's learner: its own copy of the frozen base, its LoRA adapter, its optimizer.
+"""One agent's learner: its copy of the frozen base (or one it shares), its LoRA adapter, its optimizer.
 
 The driver runs one `Learner` per trainable agent as a Ray actor (`coevo.loop.LearnerActor`; this
 module itself does not import Ray, so the GPU checks run where Ray is not installed), so agents can
@@ -23,8 +23,8 @@ from coevo.checkpoint import ADAPTER_FILE
 from coevo.episode import Turn
 from coevo.learners.advantages import get_advantage
 from coevo.learners.losses import get_loss, masked_mean
-from coevo.models.hf import (add_lora, adapter_state, full_state, load_adapter_state, load_base, load_tokenizer,
-                             pick_device, use_autocast)
+from coevo.models.hf import (add_lora, adapter_parameters, adapter_state, full_state, load_adapter_state, load_base,
+                             load_tokenizer, pick_device, use_autocast)
 from coevo.models.logprobs import completion_logprobs, prompt_tokens_to_share
 
 
@@ -67,7 +67,10 @@ def pad_fraction(lengths: list[int], micro_batches: list[list[int]]) -> float:
 
 class Learner:
     def __init__(self, agent: str, model_path: str, model_cfg: dict, algo_cfg: dict, temperature: float,
-                 seed: int, threads: int | None = None):
+                 seed: int, threads: int | None = None, share_with: Learner | None = None):
+        """`share_with`: a LoRA learner on the same base and model settings, in this process, whose
+        model takes this agent's adapter beside its own (coevo/learners/group.py): one copy of the
+        frozen base for both; each step switches the model to its own adapter."""
         if threads:
             torch.set_num_threads(threads)
         self.agent = agent
@@ -75,21 +78,28 @@ class Learner:
         self.temperature = temperature
         self.device = pick_device(model_cfg["device"])
         self.autocast = use_autocast(model_cfg["autocast"], model_cfg["device"])
-        self.pad_id = load_tokenizer(model_path).pad_token_id
-        base = load_base(model_path, model_cfg["learner_dtype"], model_cfg["device"])
         self.full = model_cfg["lora"] is None  # a full-weight agent: every weight trains
         self.reference = None  # the frozen model the KL term compares to (LoRA: the adapter switched off)
-        if self.full:
-            if algo_cfg["kl_coef"] > 0:
-                self.reference = copy.deepcopy(base).eval()
-            for p in base.parameters():
-                p.requires_grad_(True)
-            self.model = base
+        self.shares_model = share_with is not None
+        if self.shares_model:
+            assert not (self.full or share_with.full), "only LoRA learners share a base"
+            self.pad_id = share_with.pad_id
+            self.model = add_lora(share_with.model, [agent], model_cfg["lora"], seed)
+            share_with.shares_model = True
         else:
-            self.model = add_lora(base, [agent], model_cfg["lora"], seed)
-        if model_cfg.get("gradient_checkpointing"):
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+            self.pad_id = load_tokenizer(model_path).pad_token_id
+            base = load_base(model_path, model_cfg["learner_dtype"], model_cfg["device"])
+            if self.full:
+                if algo_cfg["kl_coef"] > 0:
+                    self.reference = copy.deepcopy(base).eval()
+                for p in base.parameters():
+                    p.requires_grad_(True)
+                self.model = base
+            else:
+                self.model = add_lora(base, [agent], model_cfg["lora"], seed)
+            if model_cfg.get("gradient_checkpointing"):
+                base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.params = list(self.model.parameters()) if self.full else adapter_parameters(self.model, self.agent)
         self.optimizer = torch.optim.AdamW(self.params, lr=algo_cfg["lr"], weight_decay=algo_cfg["weight_decay"])
         self.advantage_fn = get_advantage(algo_cfg["advantage"])
         self.loss_fn = get_loss(algo_cfg["loss"])
@@ -123,6 +133,8 @@ class Learner:
         advantages = self.advantage_fn(rewards, [t.group for t in turns])
         if not (torch.isfinite(rewards).all() and torch.isfinite(advantages).all()):
             return self._skip(prefix, "a reward or advantage is NaN or inf", len(turns))
+        if self.shares_model:  # the forward runs this agent's adapter, and its weights take gradients
+            self.model.set_adapter(self.agent)
         before = self.snapshot()  # the update is all or nothing: a non-finite step returns here
         n_tokens = sum(len(t.completion_ids) for t in turns)
         win_tokens = sum(len(t.completion_ids) for t in turns if t.reward > 0)

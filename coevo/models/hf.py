@@ -64,14 +64,15 @@ def load_base(path: str, dtype: str = "float32", device: str = "cpu"):
 
 
 def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
-    """Wrap `model` with one LoRA adapter per agent. Adapter i is initialised from seed + i."""
-    from peft import LoraConfig, get_peft_model
+    """Wrap `model` with one LoRA adapter per agent, or add them to `model` if it is a PeftModel
+    already. Adapter i is initialised from seed + i."""
+    from peft import LoraConfig, PeftModel, get_peft_model
 
     config = LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
         target_modules=lora["target_modules"], task_type="CAUSAL_LM",
     )
-    peft_model = None
+    peft_model = model if isinstance(model, PeftModel) else None
     for i, agent in enumerate(agents):
         torch.manual_seed(seed + i)
         if peft_model is None:
@@ -79,6 +80,21 @@ def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
         else:
             peft_model.add_adapter(agent, config)
     return peft_model
+
+
+def adapter_parameters(model: PeftModel, agent: str) -> list[torch.nn.Parameter]:
+    """The parameters of `agent`'s LoRA adapter, in the order `model.parameters()` lists them, whatever
+    other adapters the model holds and whichever of them is active."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    params = []
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            for name in module.adapter_layer_names:  # lora_A, lora_B (and the embedding ones)
+                part = getattr(module, name)
+                if agent in part:
+                    params += [part[agent]] if isinstance(part[agent], torch.nn.Parameter) else list(part[agent].parameters())
+    return params
 
 
 def _fp32_cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
