@@ -1,6 +1,6 @@
 """CLI overrides -> a validated Config: hydra composes `configs/` with the user's words
 (`experiment=comas model=tiny iterations=2`), or a run's saved config.yaml takes them on top
-(`coevo eval run_dir=...`); coevo/config.py validates. hydra's own errors become one
+(`coevo eval run_dir=...`); coevo/config/ validates. hydra's own errors become one
 `ConfigError` line naming the override and the nearest field, never a stack trace.
 """
 from __future__ import annotations

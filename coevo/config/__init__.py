@@ -3,98 +3,27 @@
 pydantic validates with extra="forbid"; a mistake ends up as one `ConfigError` whose message names
 the field and what is allowed, never as a stack trace. How CLI overrides become that dict (hydra's
 composition of `configs/`, or a run's saved config.yaml) is coevo/compose.py.
+
+The larger sections have files of their own: `model` in model.py, `population` in population.py;
+what they are all built on (`Strict`, `ConfigError`) in base.py. Import them from here.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from coevo.config.base import CONFIG_DIR, ConfigError, Strict, pydantic_lines, registered
+from coevo.config.model import AgentModel, LoraSettings, ModelConfig
+from coevo.config.population import LeagueConfig, PopulationConfig, TrainSchedule
 from coevo.evaluate import measures_of
 from games.tasks import TaskSourceConfig
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A config the run cannot start with; the message is meant for the user as is."""
-
-
-class Strict(BaseModel):
-    # inf and nan are never a setting (algo.lr=inf trained all-NaN adapters and exited 0)
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class LoraSettings(Strict):
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: str | list[str] = "all-linear"  # "all-linear", a regex, or module name suffixes
-
-    @field_validator("target_modules")
-    @classmethod
-    def _some_modules(cls, v):
-        if not v:  # peft would stop inside the learner with NoMatchingPeftModuleError
-            raise ValueError("name at least one module, e.g. all-linear or [q_proj,v_proj]")
-        return v
-
-
-class ModelConfig(Strict):
-    name: str = "smollm2-135m"  # a known local name (`coevo models list`), a directory or a hub id
-    backend: Literal["hf", "vllm"] = "hf"  # vllm: the rollout on a vLLM engine (coevo/models/vllm_backend.py)
-    vllm_gpu_memory: float = Field(0.8, gt=0.0, le=1.0)  # backend=vllm: the share of its GPU the engine takes
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    # auto: bfloat16 on CUDA, float32 on CPU. On a CPU without native bf16 (AVX2 only) bf16 is slower:
-    # `bench/cpu_dtype.py` printed bf16/fp32 generation throughput 0.69x and learner step time 25.5x there.
-    rollout_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    learner_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    autocast: bool | Literal["auto"] = "auto"  # learner forward under bf16 autocast; auto = on CUDA only
-    # learners recompute activations layer by layer in the backward pass: on SmolLM2, 12 turns of
-    # ~400 tokens, micro-batch 4: peak 6.5 GB -> 3.3 GB for 1.2x the step time (micro-batch 2
-    # without it: 3.9 GB and faster than either; bench/learner.py --part memory)
-    gradient_checkpointing: bool = False
-    # null = full-weight agents: each agent is a whole copy of the model (small models; CPU or one GPU each)
-    lora: LoraSettings | None = Field(default_factory=LoraSettings)
-    max_prompt_tokens: int = Field(1024, ge=16)
-    system_prompt: str | None = None
-    # while a rollout plays, each model keeps its prompts' keys and values (at most this many MB) so
-    # that an agent's next prompt in a game prefills only its new tokens (models/prompt_cache.py).
-    # 0 keeps none: games of one turn per agent (comas) reuse nothing and save ~1% and the memory
-    # (32 comas games of SmolLM2 in float32 keep about 700 MB); 12 negotiation games took 46.3 s
-    # instead of 53.3 s with them (bench/shared_prefix.py)
-    prompt_cache_mb: int = Field(2048, ge=0)
-
-    @field_validator("name")
-    @classmethod
-    def _a_path_must_exist(cls, v: str) -> str:
-        # a local path (absolute, relative, ~) that is not there would be taken for a hub id
-        if v.startswith(("/", "./", "../", "~")) and not Path(v).expanduser().is_dir():
-            raise ValueError(f"{v!r} is not a directory (a local model is a folder with config.json; "
-                             "a known name: `coevo models list`)")
-        return v
-
-    @model_validator(mode="after")
-    def _vllm_needs_its_package_and_lora(self):
-        if self.backend == "vllm":
-            import importlib.util
-
-            if importlib.util.find_spec("vllm") is None:
-                raise ValueError("backend: vllm is not installed here (pip install -e \".[vllm]\", on a machine "
-                                 "with a CUDA GPU); model.backend=hf runs everywhere")
-            if self.lora is None:
-                raise ValueError("backend: vllm serves LoRA agents; full-weight agents (lora=null) need backend=hf")
-        return self
-
-
-class AgentModel(Strict):
-    """An agent on a base model of its own (`population.models`); the other agents use `model`."""
-
-    name: str  # as model.name: a known name (`coevo models list`), a directory or a hub id
-    lora: LoraSettings | None = None  # None: model.lora
-
-    _a_path_must_exist = field_validator("name")(ModelConfig._a_path_must_exist.__func__)
+__all__ = ["CONFIG_DIR", "AgentModel", "AlgoConfig", "ArbiterConfig", "Config", "ConfigError", "EvalConfig",
+           "GameConfig", "LeagueConfig", "LoggerConfig", "LoraSettings", "ModelConfig", "PopulationConfig",
+           "RayConfig", "SamplingConfig", "ScaleConfig", "Strict", "TournamentConfig", "TrainSchedule",
+           "check_machine", "validate"]
 
 
 class SamplingConfig(Strict):
@@ -124,7 +53,7 @@ class GameConfig(Strict):
         try:
             games.GAMES[self.name].Options(**self.options)
         except ValidationError as e:
-            raise ValueError(f"options of {self.name}: " + _pydantic_lines(e, "game.options")) from None
+            raise ValueError(f"options of {self.name}: " + pydantic_lines(e, "game.options")) from None
         return self
 
 
@@ -152,22 +81,14 @@ class AlgoConfig(Strict):
     def _known_advantage(cls, v: str) -> str:
         from coevo.learners.advantages import ADVANTAGES
 
-        return _registered(ADVANTAGES, v)
+        return registered(ADVANTAGES, v)
 
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, v: str) -> str:
         from coevo.learners.losses import LOSSES
 
-        return _registered(LOSSES, v)
-
-
-def _registered(registry, name: str) -> str:
-    try:
-        registry.lookup(name)
-    except KeyError as e:
-        raise ValueError(e.args[0]) from None
-    return name
+        return registered(LOSSES, v)
 
 
 class ArbiterConfig(Strict):
@@ -178,130 +99,12 @@ class ArbiterConfig(Strict):
     def _known_arbiter(self):
         from coevo.arbiters import ARBITERS, make_arbiter
 
-        _registered(ARBITERS, self.name)
+        registered(ARBITERS, self.name)
         try:
             make_arbiter(self.name, **self.params)
         except ValidationError as e:
-            raise ValueError(f"params of arbiter {self.name}: " + _pydantic_lines(e, "arbiter.params")) from None
+            raise ValueError(f"params of arbiter {self.name}: " + pydantic_lines(e, "arbiter.params")) from None
         return self
-
-
-class LeagueConfig(Strict):
-    """Games against frozen snapshots of the agents (coevo/league.py)."""
-
-    snapshot_every: int = Field(0, ge=0)  # put every agent's adapter in the pool every k iterations; 0: no league
-    opponents: Literal["uniform", "latest", "rated", "none"] = "uniform"  # which snapshot a league game seats
-    share: float = Field(0.5, ge=0.0, le=1.0)  # fraction of the games (task groups) played against the pool
-    max_snapshots: int = Field(8, ge=1)  # pool size: the oldest snapshot leaves when a new one does not fit
-
-
-class TrainSchedule(Strict):
-    """Which roles' turns train in which iteration (coevo/loop.py `trains_now`)."""
-
-    # every: all roles every iteration; alternate: `roles` take turns, `block` iterations each
-    # (SPC's alternating rounds: roles=[sneaky, critic]); a role not in `roles` never trains
-    # (a frozen-opponent arm: mode=alternate roles=[critic]). `roles` with mode=every is refused:
-    # every role would train, whatever the list says
-    mode: Literal["every", "alternate"] = "every"
-    block: int = Field(1, ge=1)
-    roles: list[str] = Field(default_factory=list)
-
-
-class PopulationConfig(Strict):
-    agents: list[str] = Field(default_factory=lambda: ["agent_0", "agent_1", "agent_2"], min_length=1)
-    # agents on base models of their own, e.g. {agent_1: {name: tiny-wide}} (a crowd of different
-    # models); also written inline: agents=[{name: agent_0, model: smollm2-135m}, agent_1]. The
-    # rest, and the frozen base of base_roles and vs_base, use `model`.
-    models: dict[str, AgentModel] = Field(default_factory=dict)
-    seating: Literal["rotate", "fixed"] = "rotate"  # rotate: every agent plays every seat over a batch
-    games_per_iteration: int = Field(12, ge=1)
-    games_per_task: int = Field(1, ge=1)  # >1 gives GRPO/RLOO groups of games on the same task
-    # where the actors run on a Ray cluster (coevo/placement.py): what each learner and the rollout
-    # worker ask for; a custom resource ({trainer: 1}) pins them to the nodes that offer it
-    learner_num_cpus: float = Field(0.5, gt=0.0)
-    learner_num_gpus: float = Field(0.0, ge=0.0)
-    learner_resources: dict[str, float] = Field(default_factory=dict)
-    # none, or a Ray placement group of the learners: PACK/STRICT_PACK (few nodes), SPREAD/STRICT_SPREAD
-    learner_strategy: Literal["none", "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "none"
-    rollout_num_gpus: float = Field(0.0, ge=0.0)
-    rollout_resources: dict[str, float] = Field(default_factory=dict)
-    # agents on several models (`models`, full weights): each model in a rollout actor of its own,
-    # asking for rollout_num_gpus / rollout_resources, the models generating at once
-    rollout_per_base: bool = False
-    # learners step at once (Ray actors in parallel) or one after another, each with every core.
-    # auto: at once when each gets 2 cores or more, a GPU, or a cluster. On 2 cores, 3 learners at
-    # once (1 thread each) took 1.14x as long as one after another (bench/learner.py --part parallel).
-    parallel_learners: bool | Literal["auto"] = "auto"
-    # roles played by the frozen base model (no adapter, never trained), e.g. spc's solver
-    base_roles: list[str] = Field(default_factory=list)
-    league: LeagueConfig = Field(default_factory=LeagueConfig)
-    train_schedule: TrainSchedule = Field(default_factory=TrainSchedule)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _inline_agent_models(cls, data):
-        """agents=[{name: a0, model: M, lora: {...}}, a1] -> agents=[a0, a1], models={a0: {name: M, lora}}."""
-        if not isinstance(data, dict) or not any(isinstance(a, dict) for a in data.get("agents") or []):
-            return data
-        agents, models = [], dict(data.get("models") or {})
-        for entry in data["agents"]:
-            if not isinstance(entry, dict):
-                agents.append(entry)
-                continue
-            entry = dict(entry)
-            name = entry.pop("name", None)
-            if not isinstance(name, str):
-                raise ValueError(f"agents: {entry} needs a name (an agent is a name, or {{name, model, lora}})")
-            if "model" in entry:
-                models[name] = {"name": entry.pop("model"), **({"lora": entry.pop("lora")} if "lora" in entry else {})}
-            if entry:
-                raise ValueError(f"agents: {name} has unknown keys {sorted(entry)} (an agent has name, model, lora)")
-            agents.append(name)
-        return {**data, "agents": agents, "models": models}
-
-    @field_validator("models", "learner_resources", "rollout_resources", mode="before")
-    @classmethod
-    def _none_is_empty(cls, v):
-        return {} if v is None else v  # the yaml says null, so that an override sets the mapping whole
-
-    @model_validator(mode="after")
-    def _models_of_agents(self):
-        strangers = [a for a in self.models if a not in self.agents]
-        if strangers:
-            raise ValueError(f"models: {strangers} are not agents of the population ({self.agents})")
-        if self.models and self.league.snapshot_every:  # a snapshot is an adapter of `model`
-            raise ValueError("league: snapshots of agents on base models of their own are not supported yet; "
-                             "leave population.models empty or population.league.snapshot_every=0")
-        league = self.league
-        if league.snapshot_every and league.max_snapshots < len(self.agents):
-            # every agent enters the pool at once: a smaller pool evicts some of them on arrival
-            raise ValueError(f"league.max_snapshots={league.max_snapshots}: each snapshot adds all "
-                             f"{len(self.agents)} agents to the pool; make it at least {len(self.agents)}")
-        return self
-
-    @field_validator("learner_resources", "rollout_resources")
-    @classmethod
-    def _custom_resources(cls, v: dict[str, float]) -> dict[str, float]:
-        if any(k in ("CPU", "GPU", "memory") for k in v):
-            raise ValueError("CPU and GPU are asked for by *_num_cpus / *_num_gpus; name custom resources here")
-        bad = {k: x for k, x in v.items() if not x > 0}
-        if bad:
-            raise ValueError(f"amounts must be positive, got {bad}")
-        return v
-
-    @field_validator("agents")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"agent names must be unique, got {v}")
-        if "__base__" in v:
-            raise ValueError("'__base__' names the frozen base model; choose another agent name")
-        if any(a == "league" or re.fullmatch(r"league_\d+", a) for a in v):
-            raise ValueError("league and league_<k> name the league's snapshots; choose another agent name")
-        bad = [a for a in v if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", a)]
-        if bad:  # a name is a folder of the checkpoint and a metric key: no '/', no spaces
-            raise ValueError(f"agent names are letters, digits, '_', '.', '-' (up to 64), got {bad}")
-        return v
 
 
 class EvalConfig(Strict):
@@ -485,22 +288,9 @@ def _arbiter_class(name: str):
     return ARBITERS.lookup(name)
 
 
-def _pydantic_lines(err: ValidationError, prefix: str = "") -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        # a whole section (a model validator's input) is no help to show
-        got = "" if e["type"] == "missing" or isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"
-        lines.append((f"{where}: {msg}{got}" if where else f"{msg}{got}")[:400])
-    return "; ".join(lines)
-
-
 def validate(raw: dict[str, Any]) -> Config:
     try:
         return Config(**raw)
     except ValidationError as e:
-        raise ConfigError("invalid config: " + _pydantic_lines(e)) from None
+        raise ConfigError("invalid config: " + pydantic_lines(e)) from None
 
