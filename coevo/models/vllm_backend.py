@@ -95,7 +95,7 @@ def cpu_engine_args(path: str, kv_cache_mb: int | None) -> dict:
         raise ValueError(f"model.name={path}: its attention heads have {head} dimensions and vLLM's CPU attention "
                          f"takes {sizes}; use model.backend=hf for this model")
     return {"kv_cache_memory_bytes": (kv_cache_mb or CPU_KV_CACHE_MB) * 2**20, "enable_chunked_prefill": False,
-            "max_num_batched_tokens": max(config.max_position_embeddings, 4096)}
+            "max_num_batched_tokens": max(getattr(config, "max_position_embeddings", 0), 4096)}
 
 
 class VLLMPolicies(ChatPrompts):
