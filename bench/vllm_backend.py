@@ -8,9 +8,9 @@ it; run this with .venv-vllm/bin/python). Rows: the uniform chat prompt of bench
 each `--batch`, `--new-tokens` a row, sampling at T=0.8, with no adapter and with three adapters
 mixed (non-zero, different); then `--games` comas_v0 games through `coevo.rollout.play`, where
 each agent's turn carries the game so far; last, the no-adapter rows on an engine made without
-LoRA (with adapters set, the backend runs adapter-less rows on an adapter of zeros). tokens/s counts completion tokens, pos/s prompt +
-completion tokens; the last column is vLLM over hf. The engine's start (loading, warm-up) is
-timed apart: a run pays it once.
+LoRA (with adapters set, the backend runs adapter-less rows on an adapter of zeros). tokens/s
+counts completion tokens, pos/s prompt + completion tokens; the last column is vLLM over hf. The
+engine's start (loading, warm-up) is timed apart: a run pays it once.
 """
 import argparse
 import time
@@ -20,7 +20,7 @@ import torch
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
 from coevo.models.vllm_backend import VLLMPolicies
-from generation import AGENTS, COMAS, LORA, policies_generate, rollout, trained_like
+from generation import AGENTS, COMAS, LORA, policies_generate, rollout, timed, trained_like
 
 
 def main():
@@ -47,15 +47,12 @@ def main():
     print(f"{'what':<44} {'batch':>5} {'hf tok/s':>8} {'vllm tok/s':>10} {'hf pos/s':>8} {'vllm pos/s':>10} "
           f"{'vllm/hf':>7}")
 
-    def timed(fn) -> tuple[float, float]:
-        torch.manual_seed(0)
-        start = time.perf_counter()
-        tokens, positions = fn()
-        seconds = time.perf_counter() - start
+    def rates(fn) -> tuple[float, float]:
+        seconds, (tokens, positions) = timed(fn)
         return tokens / seconds, positions / seconds
 
     def line(what, batch, fn, engine):
-        (hf_tok, hf_pos), (vllm_tok, vllm_pos) = timed(lambda: fn(hf)), timed(lambda: fn(engine))
+        (hf_tok, hf_pos), (vllm_tok, vllm_pos) = rates(lambda: fn(hf)), rates(lambda: fn(engine))
         print(f"{what:<44} {batch:>5} {hf_tok:8.1f} {vllm_tok:10.1f} {hf_pos:8.1f} {vllm_pos:10.1f} "
               f"{vllm_pos / hf_pos:6.2f}x", flush=True)
 

@@ -126,7 +126,8 @@ class VLLMPolicies(ChatPrompts):
         self.device = wanted
         # vLLM sizes its LoRA buffers by one of a few ranks; an adapter of a smaller rank fits
         max_rank = next((k for k in VLLM_LORA_RANKS if k >= lora["r"]), lora["r"]) if agents else 0
-        adapters = {"enable_lora": True, "max_lora_rank": max_rank, "max_loras": len(agents) + 1} if agents else {}  # + zeros
+        # one LoRA slot per agent, and one for the adapter of zeros that adapter-less rows run on
+        adapters = {"enable_lora": True, "max_lora_rank": max_rank, "max_loras": len(agents) + 1} if agents else {}
         self.llm = LLM(model=path, dtype=resolve_dtype(dtype, wanted), seed=0, **adapters, **engine,
                        logprobs_mode="processed_logprobs")
         self.folder = Path(tempfile.mkdtemp(prefix="coevo-vllm-adapters-"))
@@ -196,7 +197,8 @@ class VLLMPolicies(ChatPrompts):
                                  stop=(stop[i] if stop else None) or None, include_stop_str_in_output=True,
                                  logprobs=0, seed=seeds[i], skip_special_tokens=True) for i in rows]
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=prompt_ids[i]) for i in rows], params,
-                                    lora_request=[self.requests.get(agents[i], self.zeros) for i in rows], use_tqdm=False)
+                                    lora_request=[self.requests.get(agents[i], self.zeros) for i in rows],
+                                    use_tqdm=False)
         out = [Completion(p, [], [], "") for p in prompt_ids]
         for i, result in zip(rows, outputs):
             sampled = result.outputs[0]
