@@ -5,6 +5,7 @@
     flock /tmp/coevo-bench.lock python bench/learner.py --part memory
     flock /tmp/coevo-bench.lock python bench/learner.py --part mask
     flock /tmp/coevo-bench.lock python bench/learner.py --part share
+    flock /tmp/coevo-bench.lock python bench/learner.py --part fused
 
 The batch looks like one agent's turns of a comas iteration: prompts of 150-400 tokens and
 completions of 8-96, cut from real text (GSM8K questions). Every timed line computes the same
@@ -13,6 +14,7 @@ batching. Lines:
 - coevo `Learner.step` (advantages, clipped loss, stats, optimizer step);
 - plain peft: backbone forward, LM head on the completion tokens only, token-mean NLL, backward --
   the least work a learner step can do; with --hf-full-logits also HF's own `forward(labels=...)`;
+  this line and TRL's run on peft's own LoRA layers, coevo's on its fused ones;
 - TRL's GRPO loss (`GRPOTrainer._compute_loss` and its fused LM head, run by the library's own code on
   a stand-in trainer) with loss_type "dapo" (token sum / tokens of the whole batch = coevo's token
   mean), clip 0.2, beta 0: the loss value must equal coevo's to 1e-5;
@@ -24,6 +26,9 @@ batching. Lines:
 - (--part share) two rows whose prompts start alike, forward and backward with the common start
   run once (`completion_logprobs(share_prompts=True)`, the rule aside) vs whole rows, by the length
   in common: the numbers behind `WORTH_SHARING` and `MIN_SKIPPED` in coevo/models/logprobs.py;
+- (--part fused) `Learner.step` on the same turns from the same weights, with coevo's LoRA layers
+  (one addmm per update, coevo/models/fused_lora.py) and with peft's own, taking turns: seconds,
+  ratio, and whether the adapters after the step are bit-identical;
 - (--part memory) one `Learner.step` per setting (micro-batch, gradient checkpointing), each in a
   fresh process: seconds and peak RSS, the numbers behind the SmolLM2 config's choice.
 Gradient checkpointing follows configs/model/<model>.yaml; plain and coevo are timed with it off too.
@@ -32,6 +37,7 @@ Run under flock: other benchmarks on the same cores make every number here meani
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import random
@@ -49,6 +55,7 @@ from coevo.config import AlgoConfig
 from coevo.episode import Turn
 from coevo.learners.learner import Learner, length_sorted_micro_batches, pad_fraction
 from coevo.loop import LearnerActor
+from coevo.models.fused_lora import FusedLoraLinear
 from coevo.models.logprobs import completion_logprobs
 from coevo.models.store import resolve_model
 
@@ -85,6 +92,22 @@ def make_turns(learner: Learner, tokenizer, n: int, seed: int, noise: float) -> 
             for t, row, m in zip(chunk, lp, mask):
                 t.logprobs = (row[m] + noise * torch.randn(int(m.sum()), generator=gen)).tolist()
     return turns
+
+
+@contextlib.contextmanager
+def peft_own_layers(model):
+    """coevo's fused LoRA layers switched to peft's own class for a while: the same modules and
+    weights, peft's forward (a matmul, a multiply and an add per update)."""
+    from peft.tuners.lora.layer import Linear as PeftLoraLinear
+
+    fused = [m for m in model.modules() if type(m) is FusedLoraLinear]
+    for m in fused:
+        m.__class__ = PeftLoraLinear
+    try:
+        yield
+    finally:
+        for m in fused:
+            m.__class__ = FusedLoraLinear
 
 
 def micro_batches(turns, size):
@@ -199,7 +222,7 @@ def row(what, seconds, n_tokens, n_positions, reference):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask", "share"], default="step",
+    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask", "share", "fused"], default="step",
                     help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn; "
                          "mask: right-padded rows with a padding mask vs causal attention alone")
     ap.add_argument("--model", default="smollm2-135m")
@@ -231,6 +254,8 @@ def main():
         mask_or_causal(args, learner, tokenizer)
     elif args.part == "share":
         shared_or_whole(learner)
+    elif args.part == "fused":
+        fused_or_peft(args, learner, tokenizer)
     elif args.part == "memory":
         turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
         seconds, _ = timed(lambda: learner.step(turns))
@@ -266,15 +291,18 @@ def compare_step(args, learner, tokenizer, ckpt):
             base.gradient_checkpointing_disable()
         print(f"-- gradient checkpointing {'on' if on else 'off'}{' (config)' if on == ckpt else ''}", flush=True)
         learner.model.train()
-        plain, _ = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, False))
+        with peft_own_layers(learner.model):
+            plain, _ = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, False))
         row("plain peft fwd+bwd, LM head on completion tokens", plain, n_tokens, n_positions, plain)
         if on == ckpt:
             # TRL before coevo's step, which moves the adapter: both losses must see the same weights
-            timings["trl"], trl_loss = timed(lambda: trl_step(trl_loss_fn, learner.model, chunks, advantages_of,
-                                                              learner.pad_id))
+            with peft_own_layers(learner.model):
+                timings["trl"], trl_loss = timed(lambda: trl_step(trl_loss_fn, learner.model, chunks, advantages_of,
+                                                                  learner.pad_id))
             row("TRL GRPO _compute_loss fwd+bwd (dapo, beta 0)", timings["trl"], n_tokens, n_positions, plain)
             if args.hf_full_logits:
-                hf, _ = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, True))
+                with peft_own_layers(learner.model):
+                    hf, _ = timed(lambda: plain_step(learner.model, chunks, learner.pad_id, True))
                 row("plain peft, HF forward(labels=...): every logit", hf, n_tokens, n_positions, plain)
             snap = learner.snapshot()
         coevo, metrics = timed(lambda: learner.step(turns))
@@ -319,6 +347,30 @@ def mask_or_causal(args, learner, tokenizer, repeats: int = 2):
     print(f"time with mask / without (best of each): {min(seconds[True]) / min(seconds[False]):.2f}x   "
           f"|loss diff| {abs(loss_m - loss_c):.1e}   gradient relative diff "
           f"{float((grad_m - grad_c).norm() / grad_m.norm()):.1e}", flush=True)
+
+
+def fused_or_peft(args, learner, tokenizer, repeats: int = 3):
+    """`Learner.step` on the same turns from the same snapshot, on coevo's fused LoRA layers and on
+    peft's own, taking turns; best of `repeats` a side."""
+    turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
+    learner.step(sorted(turns, key=lambda t: len(t.prompt_ids) + len(t.completion_ids))[:2])  # warm-up
+    snap = learner.snapshot()
+    best, after = {"peft": float("inf"), "fused": float("inf")}, {}
+    for _ in range(repeats):
+        for side in ("peft", "fused"):
+            learner.restore(snap)
+            with peft_own_layers(learner.model) if side == "peft" else contextlib.nullcontext():
+                seconds, metrics = timed(lambda: learner.step(turns))
+            best[side] = min(best[side], seconds)
+            after[side] = (learner.adapter(), metrics["learner/agent_0/loss"])
+    learner.restore(snap)
+    (a, loss_a), (b, loss_b) = after["peft"], after["fused"]
+    positions = sum(len(t.prompt_ids) + len(t.completion_ids) for t in turns)
+    print(f"{len(turns)} turns ({positions} positions), Learner.step, best of {repeats} a side taking turns")
+    print(f"peft's LoRA layers {best['peft']:6.2f} s   coevo's fused {best['fused']:6.2f} s   "
+          f"speed-up {best['peft'] / best['fused']:.2f}x")
+    print(f"loss {loss_a:.8f} / {loss_b:.8f}   adapters after the step bit-identical: "
+          f"{all(torch.equal(a[k], b[k]) for k in a)}   max |diff| {max((a[k] - b[k]).abs().max().item() for k in a):.1e}")
 
 
 def shared_or_whole(learner, repeats: int = 3):

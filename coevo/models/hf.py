@@ -68,10 +68,13 @@ def add_lora(model, agents: list[str], lora: dict, seed: int = 0) -> PeftModel:
     already. Adapter i is initialised from seed + i."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
+    from coevo.models.fused_lora import FusedLoraLinear
+
     config = LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora.get("dropout", 0.0),
         target_modules=lora["target_modules"], task_type="CAUSAL_LM",
     )
+    config._register_custom_module({torch.nn.Linear: FusedLoraLinear})  # one addmm per update (fused_lora.py)
     peft_model = model if isinstance(model, PeftModel) else None
     for i, agent in enumerate(agents):
         torch.manual_seed(seed + i)
