@@ -351,26 +351,29 @@ def mask_or_causal(args, learner, tokenizer, repeats: int = 2):
 
 def fused_or_peft(args, learner, tokenizer, repeats: int = 3):
     """`Learner.step` on the same turns from the same snapshot, on coevo's fused LoRA layers and on
-    peft's own, taking turns; best of `repeats` a side."""
+    peft's own, taking turns; best of `repeats` a side; in float32, then under bfloat16 autocast."""
     turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
     learner.step(sorted(turns, key=lambda t: len(t.prompt_ids) + len(t.completion_ids))[:2])  # warm-up
     snap = learner.snapshot()
-    best, after = {"peft": float("inf"), "fused": float("inf")}, {}
-    for _ in range(repeats):
-        for side in ("peft", "fused"):
-            learner.restore(snap)
-            with peft_own_layers(learner.model) if side == "peft" else contextlib.nullcontext():
-                seconds, metrics = timed(lambda: learner.step(turns))
-            best[side] = min(best[side], seconds)
-            after[side] = (learner.adapter(), metrics["learner/agent_0/loss"])
-    learner.restore(snap)
-    (a, loss_a), (b, loss_b) = after["peft"], after["fused"]
     positions = sum(len(t.prompt_ids) + len(t.completion_ids) for t in turns)
     print(f"{len(turns)} turns ({positions} positions), Learner.step, best of {repeats} a side taking turns")
-    print(f"peft's LoRA layers {best['peft']:6.2f} s   coevo's fused {best['fused']:6.2f} s   "
-          f"speed-up {best['peft'] / best['fused']:.2f}x")
-    print(f"loss {loss_a:.8f} / {loss_b:.8f}   adapters after the step bit-identical: "
-          f"{all(torch.equal(a[k], b[k]) for k in a)}   max |diff| {max((a[k] - b[k]).abs().max().item() for k in a):.1e}")
+    for autocast in (False, True):
+        learner.autocast = autocast
+        best, after = {"peft": float("inf"), "fused": float("inf")}, {}
+        for _ in range(repeats):
+            for side in ("peft", "fused"):
+                learner.restore(snap)
+                with peft_own_layers(learner.model) if side == "peft" else contextlib.nullcontext():
+                    seconds, metrics = timed(lambda: learner.step(turns))
+                best[side] = min(best[side], seconds)
+                after[side] = (learner.adapter(), metrics["learner/agent_0/loss"])
+        (a, loss_a), (b, loss_b) = after["peft"], after["fused"]
+        print(f"{'bf16 autocast' if autocast else 'float32':<14} peft's LoRA layers {best['peft']:6.2f} s   coevo's "
+              f"fused {best['fused']:6.2f} s   speed-up {best['peft'] / best['fused']:.2f}x   loss {loss_a:.8f} / "
+              f"{loss_b:.8f}   adapters after the step bit-identical: {all(torch.equal(a[k], b[k]) for k in a)} "
+              f"(max |diff| {max((a[k] - b[k]).abs().max().item() for k in a):.1e})", flush=True)
+    learner.restore(snap)
+    learner.autocast = False
 
 
 def shared_or_whole(learner, repeats: int = 3):

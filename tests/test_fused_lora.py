@@ -86,10 +86,28 @@ def test_the_cases_it_leaves_to_peft(model):
         names = ["a0", "a1"]
         assert torch.equal(model(input_ids=IDS, adapter_names=names).logits,
                            twin(input_ids=IDS, adapter_names=names).logits)
-        # under autocast the base output is bfloat16 and the adapters float32: peft's forward, unchanged
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert not any(m._fusable(torch.zeros(1, m.in_features), {}) for m in lora_layers(model))
-            assert torch.equal(model(input_ids=IDS).logits, twin(input_ids=IDS).logits)
+
+
+def test_bfloat16_base_with_float32_adapters_runs_peft(tiny_model_path):
+    # peft adds a float32 update to a bfloat16 output (promoting, then casting back): not one addmm
+    model = add_lora(load_base(tiny_model_path, "bfloat16"), ["a0"], LORA)
+    layer = lora_layers(model)[0]
+    assert layer.lora_A["a0"].weight.dtype == torch.float32
+    assert not layer._fusable(torch.zeros(1, layer.in_features, dtype=torch.bfloat16), {})
+
+
+def test_fused_under_autocast_matches_peft(model):
+    # every matmul casts its inputs to bfloat16 here, the fused addmm as peft's own matmuls: the same
+    # sum, rounded once instead of twice
+    model.eval()
+    twin = as_peft(model)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert all(m._fusable(torch.zeros(1, m.in_features), {}) for m in lora_layers(model))
+        fused, plain = model(input_ids=IDS).logits.float(), twin(input_ids=IDS).logits.float()
+        with model.disable_adapter():
+            base = model(input_ids=IDS).logits.float()
+    assert fused.dtype == plain.dtype
+    assert (fused - plain).abs().max() < 0.05 * (fused - base).abs().max()
 
 
 def test_dropout_draws_the_same_masks(tiny_model_path):

@@ -6,14 +6,15 @@ output (forward, and again in backward) for two small matmuls. This layer comput
 `base(x) + scaling * lora_A(x) @ B^T` as one `addmm` (the BLAS call takes `scaling` as its alpha
 and the base output as the tensor it adds to), so neither pass exists. In a float32 SmolLM2
 learner step (micro-batch 2, 12 comas-length turns, 2 cores) that made the step 1.1x faster with
-bit-identical adapters after the step (`python bench/learner.py --part fused`).
+bit-identical adapters after the step (`python bench/learner.py --part fused`); under bfloat16
+autocast (`model.autocast=true`) 1.10x, also bit-identical in that run.
 
 `add_lora` registers it through peft's custom-module hook (`LoraConfig._register_custom_module`),
 so every `nn.Linear` that peft adapts is this subclass and everything else of peft is unchanged:
 parameter names, state dicts, `disable_adapter`, `set_adapter`. Where the fused form would not be
 the same computation (a variant such as DoRA, a LoRA bias, peft's mixed-batch `adapter_names`,
-merged or disabled adapters, or dtypes that differ, as under autocast or a bfloat16 base with
-float32 adapters), it runs peft's own forward.
+merged or disabled adapters, or, without autocast, a bfloat16 base with float32 adapters), it runs
+peft's own forward.
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ class FusedLoraLinear(PeftLoraLinear):
     def _fusable(self, x: torch.Tensor, kwargs: dict[str, Any]) -> bool:
         if self.disable_adapters or self.merged or kwargs or self.lora_variant:
             return False
-        if torch.is_autocast_enabled(x.device.type):  # the base output comes out in another dtype
-            return False
-        return all(self.lora_B[a].bias is None and self.lora_A[a].weight.dtype == x.dtype == self.lora_B[a].weight.dtype
+        # under autocast every matmul, addmm included, casts its inputs itself, as peft's path does;
+        # without it, one dtype throughout (a bfloat16 base with float32 adapters mixes two in peft's sum)
+        autocast = torch.is_autocast_enabled(x.device.type)
+        return all(self.lora_B[a].bias is None
+                   and (autocast or self.lora_A[a].weight.dtype == x.dtype == self.lora_B[a].weight.dtype)
                    for a in self.active_adapters if a in self.lora_A)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
