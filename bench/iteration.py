@@ -5,6 +5,7 @@
     python bench/iteration.py -- model=tiny population.games_per_iteration=4   # any train overrides
     python bench/iteration.py --before a57533a --also "model.rollout_dtype=bfloat16 model.autocast=true"
     python bench/iteration.py --before a57533a --repeats 2   # each side twice, taking turns; medians
+    python bench/iteration.py --before a57533a --iterations 2   # the second of two iterations: warm learners
 
 Each side runs `coevo train` (iterations=1, wandb off) in its own process, with the side's code
 first on PYTHONPATH (`--before` checks the commit out into a temporary git worktree). It prints
@@ -13,6 +14,13 @@ timed around `save_checkpoint`), the setup before it (Ray, actors, the iteration
 the tokens generated, since two sides sample different tokens, and the peak of the Ray actor
 processes' summed resident memory (sampled twice a second). Older commits log fewer phases:
 what they lack is shown as "-".
+
+With `--iterations N` each side trains N iterations and the table shows the last one, which also
+holds the final held-out evaluation, as iteration 1 of a 1-iteration run does. The first learner
+step in a fresh process pays a start-up cost that later ones do not (in a `make run` on the Xeon,
+agent_0's step took 13.0 s at iteration 1 and 7.5-8.6 s at iterations 2-5), so the last of
+several iterations is what most of a longer run's iterations cost. Setup then excludes the
+earlier iterations, and the checkpoint row is the mean of the iterations' saves.
 """
 import argparse
 import json
@@ -58,8 +66,9 @@ class ActorMemory:
         self._thread.join()
 
 
-def child(overrides: list[str], out: str) -> None:
-    """Run one iteration in this process (coevo imported from PYTHONPATH) and write what it took."""
+def child(overrides: list[str], out: str, iterations: int) -> None:
+    """Train `iterations` iterations in this process (coevo imported from PYTHONPATH) and write what
+    the last one took."""
     import coevo.loop as loop
     from coevo.compose import load_config
 
@@ -75,7 +84,7 @@ def child(overrides: list[str], out: str) -> None:
 
     loop.save_checkpoint = timed_save
     with tempfile.TemporaryDirectory() as run_dir:
-        cfg = load_config(["experiment=comas", "iterations=1", "logger.wandb=disabled", "resume=false",
+        cfg = load_config(["experiment=comas", f"iterations={iterations}", "logger.wandb=disabled", "resume=false",
                            f"run_dir={run_dir}", *overrides])
         t0 = time.perf_counter()
         with ActorMemory() as memory:
@@ -83,15 +92,17 @@ def child(overrides: list[str], out: str) -> None:
         total = time.perf_counter() - t0
         rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     row = rows[-1]
-    result = {"total": total, "checkpoint": timed["checkpoint"], "actors_peak_gb": memory.peak / 2**30, **row}
+    earlier = sum(r["perf/iteration_s"] for r in rows[:-1] if "perf/iteration_s" in r)  # not setup
+    result = {"total": total - earlier - timed["checkpoint"] * (1 - 1 / iterations),
+              "checkpoint": timed["checkpoint"] / iterations, "actors_peak_gb": memory.peak / 2**30, **row}
     Path(out).write_text(json.dumps(result))
 
 
-def run_side(tree: Path, overrides: list[str]) -> dict:
+def run_side(tree: Path, overrides: list[str], iterations: int) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        subprocess.run([sys.executable, __file__, "--child", f.name, "--", *overrides], env=env, cwd=tree,
-                       check=True)
+        subprocess.run([sys.executable, __file__, "--child", f.name, "--iterations", str(iterations), "--",
+                        *overrides], env=env, cwd=tree, check=True)
         return json.loads(Path(f.name).read_text())
 
 
@@ -123,11 +134,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=1,
                     help="run the sides this many times, taking turns; the table shows each side's medians")
     ap.add_argument("--json", metavar="FILE", help="also write every run's full metrics row there")
+    ap.add_argument("--iterations", type=int, default=1,
+                    help="train this many iterations a run and show the last (default 1)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     if args.child:
-        return child(args.overrides, args.child)
+        return child(args.overrides, args.child, args.iterations)
 
     runs: dict[str, list[dict]] = {}
     worktree = None
@@ -144,7 +157,7 @@ def main():
         # taking turns, so that a slow spell of a shared machine falls on every side alike
         for _ in range(args.repeats):
             for name, tree, overrides in plan:
-                runs.setdefault(name, []).append(run_side(tree, overrides))
+                runs.setdefault(name, []).append(run_side(tree, overrides, args.iterations))
     finally:
         if worktree is not None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
@@ -154,7 +167,8 @@ def main():
     names = list(runs)
     sides = {n: median_of(rs) for n, rs in runs.items()}
     table = {n: median_of([phase_seconds(r) for r in rs]) for n, rs in runs.items()}
-    print(f"one iteration of: experiment=comas {' '.join(args.overrides)}" +
+    which = f"iteration {args.iterations} of {args.iterations}" if args.iterations > 1 else "one iteration"
+    print(f"{which} of: experiment=comas {' '.join(args.overrides)}" +
           (f"   (--also: {args.also})" if args.also else ""))
     # ratios: the first side's seconds over each other side's (> 1: faster than the first)
     print(f"{'seconds':<40}" + "".join(f"{n:>22}" for n in names) +
