@@ -7,13 +7,13 @@
     python bench/iteration.py --before a57533a --repeats 2   # each side twice, taking turns; medians
     python bench/iteration.py --before a57533a --iterations 2   # the second of two iterations: warm learners
 
-Each side runs `coevo train` (iterations=1, wandb off) in its own process, with the side's code
-first on PYTHONPATH (`--before` checks the commit out into a temporary git worktree). It prints
-the phases of iteration 1 from metrics.jsonl (rollout, arbiter, learn, sync, eval; the checkpoint is
-timed around `save_checkpoint`), the setup before it (Ray, actors, the iteration-0 evaluation),
-the tokens generated, since two sides sample different tokens, and the peak of the Ray actor
-processes' summed resident memory (sampled twice a second). Older commits log fewer phases:
-what they lack is shown as "-".
+Each side runs `coevo train` (iterations=1 unless --iterations, wandb off) in its own process,
+with the side's code first on PYTHONPATH (`--before` checks the commit out into a temporary git
+worktree). It prints the phases of iteration 1 from metrics.jsonl (rollout, arbiter, learn, sync,
+eval; the checkpoint is timed around `save_checkpoint`), the setup before it (Ray, actors, the
+iteration-0 evaluation), the tokens generated, since two sides sample different tokens, and the
+peak of the Ray actor processes' summed resident memory (sampled twice a second). Older commits
+log fewer phases: what they lack is shown as "-".
 
 With `--iterations N` each side trains N iterations and the table shows the last one, which also
 holds the final held-out evaluation, as iteration 1 of a 1-iteration run does. The first learner
@@ -84,8 +84,8 @@ def child(overrides: list[str], out: str, iterations: int) -> None:
 
     loop.save_checkpoint = timed_save
     with tempfile.TemporaryDirectory() as run_dir:
-        cfg = load_config(["experiment=comas", f"iterations={iterations}", "logger.wandb=disabled", "resume=false",
-                           f"run_dir={run_dir}", *overrides])
+        cfg = load_config(["experiment=comas", f"iterations={iterations}", "logger.wandb=disabled",
+                           "resume=false", f"run_dir={run_dir}", *overrides])
         t0 = time.perf_counter()
         with ActorMemory() as memory:
             loop.train(cfg, progress=False)

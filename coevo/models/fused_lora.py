@@ -4,10 +4,11 @@ peft computes `base(x) + lora_B(lora_A(x)) * scaling`: after the base layer's ma
 update is a matmul, a multiply by `scaling` and an add, two full passes over the [tokens, out]
 output (forward, and again in backward) for two small matmuls. This layer computes the same
 `base(x) + scaling * lora_A(x) @ B^T` as one `addmm` (the BLAS call takes `scaling` as its alpha
-and the base output as the tensor it adds to), so neither pass exists. In a float32 SmolLM2
-learner step (micro-batch 2, 12 comas-length turns, 2 cores) that made the step 1.1x faster with
-bit-identical adapters after the step (`python bench/learner.py --part fused`); under bfloat16
-autocast (`model.autocast=true`) 1.10x, also bit-identical in that run.
+and the base output as the tensor it adds to), so neither pass exists. A float32 SmolLM2 learner
+step (micro-batch 2, 12 comas-length turns, 2 cores) ran 1.17-1.37x faster, with bit-identical
+adapters after the step (`python bench/learner.py --part fused`, docs/performance.md). Under
+bfloat16 autocast (`model.autocast=true`) it ran 1.10x faster; there the fused sum rounds once
+where peft's rounds twice, so the adapters differ by rounding.
 
 `add_lora` registers it through peft's custom-module hook (`LoraConfig._register_custom_module`),
 so every `nn.Linear` that peft adapts is this subclass and everything else of peft is unchanged:
