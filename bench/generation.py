@@ -118,7 +118,9 @@ def decoding_flops(pol: HFPolicies) -> tuple[float, float, float]:
     return base, one, one * len(pol.lora.agents)
 
 
-def main():
+def workload_args():
+    """The options that say what is generated (model, batch sizes, tokens a row, games, threads), with
+    this script's defaults; bench/vllm_backend.py takes the same, so both time the same workload."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--batch", type=int, nargs="+", default=[16, 64])
@@ -127,6 +129,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main():
+    args = workload_args()
     path = resolve_model(args.model)
     tok = load_tokenizer(path)
 

@@ -12,26 +12,16 @@ LoRA (with adapters set, the backend runs adapter-less rows on an adapter of zer
 counts completion tokens, pos/s prompt + completion tokens; the last column is vLLM over hf. The
 engine's start (loading, warm-up) is timed apart: a run pays it once.
 """
-import argparse
 import time
-
-import torch
 
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
 from coevo.models.vllm_backend import VLLMPolicies
-from generation import AGENTS, COMAS, LORA, policies_generate, rollout, timed, trained_like
+from generation import AGENTS, COMAS, LORA, policies_generate, rollout, timed, trained_like, workload_args
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--batch", type=int, nargs="+", default=[16, 64])
-    ap.add_argument("--new-tokens", type=int, default=48)
-    ap.add_argument("--games", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = workload_args()
     path = resolve_model(args.model)
 
     hf = HFPolicies(path, AGENTS, LORA, dtype="float32", device="cpu")
