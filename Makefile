@@ -74,6 +74,8 @@ bench: install
 	$(BIN)/python bench/learner.py --part memory
 	$(BIN)/python bench/learner.py --part mask
 	$(BIN)/python bench/learner.py --part share
+	$(BIN)/python bench/learner.py --part fused
+	$(BIN)/python bench/learner.py --part profile
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/iteration.py
 	$(BIN)/python bench/rollout_batching.py

@@ -6,6 +6,7 @@
     flock /tmp/coevo-bench.lock python bench/learner.py --part mask
     flock /tmp/coevo-bench.lock python bench/learner.py --part share
     flock /tmp/coevo-bench.lock python bench/learner.py --part fused
+    flock /tmp/coevo-bench.lock python bench/learner.py --part profile
 
 The batch looks like one agent's turns of a comas iteration: prompts of 150-400 tokens and
 completions of 8-96, cut from real text (GSM8K questions). Every timed line computes the same
@@ -29,6 +30,9 @@ batching. Lines:
 - (--part fused) `Learner.step` on the same turns from the same weights, with coevo's LoRA layers
   (one addmm per update, coevo/models/fused_lora.py) and with peft's own, taking turns: seconds,
   ratio, and whether the adapters after the step are bit-identical;
+- (--part profile) where one `Learner.step`'s CPU time goes (torch.profiler), by kind of op, and the
+  rate of its base-model matmuls next to a plain matmul of the same kind timed in the same process:
+  how far the step is from this CPU's matmul peak;
 - (--part memory) one `Learner.step` per setting (micro-batch, gradient checkpointing), each in a
   fresh process: seconds and peak RSS, the numbers behind the SmolLM2 config's choice.
 Gradient checkpointing follows configs/model/<model>.yaml; plain and coevo are timed with it off too.
@@ -222,7 +226,7 @@ def row(what, seconds, n_tokens, n_positions, reference):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask", "share", "fused"], default="step",
+    ap.add_argument("--part", choices=["step", "parallel", "memory", "mask", "share", "fused", "profile"], default="step",
                     help="step: one learner vs plain vs TRL; parallel: K learners at once vs in turn; "
                          "mask: right-padded rows with a padding mask vs causal attention alone")
     ap.add_argument("--model", default="smollm2-135m")
@@ -256,6 +260,8 @@ def main():
         shared_or_whole(learner)
     elif args.part == "fused":
         fused_or_peft(args, learner, tokenizer)
+    elif args.part == "profile":
+        step_profile(args, learner, tokenizer)
     elif args.part == "memory":
         turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
         seconds, _ = timed(lambda: learner.step(turns))
@@ -374,6 +380,57 @@ def fused_or_peft(args, learner, tokenizer, repeats: int = 3):
               f"(max |diff| {max((a[k] - b[k]).abs().max().item() for k in a):.1e})", flush=True)
     learner.restore(snap)
     learner.autocast = False
+
+
+def matmul_kind(name: str, shapes: list, rank: int, vocab: int) -> tuple[str, float]:
+    """(kind, flops) of one aten::mm / aten::addmm call from its input shapes: "LM head" (a
+    vocabulary-wide side), "LoRA" (a rank-wide side) or "projections" (the base model's own)."""
+    mats = [s for s in shapes if len(s) == 2]
+    (m, k), (_, n) = mats[-2], mats[-1]
+    dims = {m, k, n}
+    kind = "LM head" if vocab in dims else "LoRA (rank-r matmuls)" if rank in dims else "projections"
+    return kind, 2.0 * m * k * n
+
+
+def step_profile(args, learner, tokenizer):
+    """One `Learner.step` under torch.profiler: self CPU time by kind of op, and the projections'
+    GFLOP/s against a plain matmul of their largest shape timed alone (best of 20)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    turns = make_turns(learner, tokenizer, args.turns, seed=0, noise=0.2)
+    learner.step(sorted(turns, key=lambda t: len(t.prompt_ids) + len(t.completion_ids))[:2])  # warm-up
+    positions = sum(len(t.prompt_ids) + len(t.completion_ids) for t in turns)
+    rank, vocab = learner.model.peft_config["agent_0"].r, learner.model.get_output_embeddings().weight.shape[0]
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        seconds, _ = timed(lambda: learner.step(turns))
+    time_of, flops_of = defaultdict(float), defaultdict(float)
+    biggest = (0.0, None)
+    for e in prof.key_averages(group_by_input_shape=True):
+        if e.key in ("aten::mm", "aten::addmm"):
+            kind, flops = matmul_kind(e.key, e.input_shapes, rank, vocab)
+            flops_of[kind] += flops * e.count
+            if kind == "projections" and flops * e.count > biggest[0]:
+                biggest = (flops * e.count, [s for s in e.input_shapes if len(s) == 2][-2:])
+        elif "scaled_dot_product" in e.key:
+            # causal: half of the L x L scores; the backward has 5 such matmuls to the forward's 2
+            kind, (b, h, length, d) = "attention (flash, forward + backward)", e.input_shapes[0]
+            flops_of[kind] += 2.0 * b * h * length * length * d * (2.5 if "backward" in e.key else 1.0) * e.count
+        elif e.key in ("aten::mul", "aten::add", "aten::add_", "aten::silu", "aten::silu_backward", "aten::pow",
+                       "aten::div", "aten::neg", "aten::sub", "aten::sum", "aten::mean", "aten::rsqrt"):
+            kind = "elementwise (norms, rotary, SiLU, residuals)"
+        else:
+            kind = "everything else"
+        time_of[kind] += e.self_cpu_time_total / 1e6
+    total = sum(time_of.values())
+    (m, k), (_, n) = biggest[1]
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    plain = min(timed(lambda: torch.mm(a, b))[0] for _ in range(20))
+    print(f"{len(turns)} turns, {positions} positions, Learner.step {seconds:.2f} s (profiler self CPU time "
+          f"{total:.2f} s); plain torch.mm [{m}, {k}] x [{k}, {n}] alone: {2.0 * m * k * n / plain / 1e9:.0f} GFLOP/s")
+    print(f"{'part':<46} {'s':>7} {'share':>7} {'GFLOP/s':>8}")
+    for kind, t in sorted(time_of.items(), key=lambda kv: -kv[1]):
+        rate = f"{flops_of[kind] / t / 1e9:8.0f}" if kind in flops_of else f"{'':>8}"
+        print(f"{kind:<46} {t:7.2f} {t / total:7.1%} {rate}", flush=True)
 
 
 def shared_or_whole(learner, repeats: int = 3):
