@@ -27,7 +27,8 @@ COMAS = {"max_new_tokens": {"solver": 64, "evaluator": 48, "scorer": 8}}
 
 
 def decoding_steps(episodes) -> tuple[int, int, int]:
-    """(steps of lockstep ticks, completion tokens of the longest game, all completion tokens)."""
+    """(steps of lockstep ticks, completion tokens of the longest game, all completion tokens), for
+    games in which one seat moves a tick (comas, negotiation), so a game's turn t is in tick t."""
     lengths = [[len(t.completion_ids) for t in ep.turns] for ep in episodes]
     ticks = max(map(len, lengths), default=0)
     lockstep = sum(max(game[t] for game in lengths if len(game) > t) for t in range(ticks))
