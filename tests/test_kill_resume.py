@@ -82,7 +82,14 @@ def check(run: Path, full: Path, seed: int) -> None:
     # rows up to the checkpoint are kept byte for byte (a silent restart would rewrite their timings)
     if kept:
         assert after[: kept + 1] == before[: kept + 1]
-    assert stable(read_jsonl(run / "metrics.jsonl")) == stable(read_jsonl(full / "metrics.jsonl"))
+    resumed, uninterrupted = stable(read_jsonl(run / "metrics.jsonl")), stable(read_jsonl(full / "metrics.jsonl"))
+    assert len(resumed) == len(uninterrupted)
+    # every value that differs, named: a failure says which metric of which iteration, and from
+    # which checkpoint the run resumed, not only that two lists of dicts differ
+    differ = [(r.get("iteration"), k, r.get(k), u.get(k)) for r, u in zip(resumed, uninterrupted)
+              for k in sorted(r.keys() | u.keys()) if r.get(k) != u.get(k) or (k in r) != (k in u)]
+    assert not differ, f"resumed from checkpoint {kept} ({len(before)} rows before the resume): " \
+                       f"(iteration, metric, resumed, uninterrupted) {differ[:12]}"
     assert read_jsonl(run / "transcripts.jsonl") == read_jsonl(full / "transcripts.jsonl")
     assert latest_checkpoint(run).name == f"iter_{ITERATIONS:06d}"
     assert_same_adapters(run, full)
