@@ -23,7 +23,8 @@ from coevo.models.store import resolve_model
 from coevo.rollout import plan_games, play
 
 AGENTS = ["agent_0", "agent_1", "agent_2"]
-COMAS = {"max_new_tokens": {"solver": 64, "evaluator": 48, "scorer": 8}}
+# this bench's comas budgets, smaller than bench/generation.py's COMAS (its tables were printed with these)
+COMAS_OPTIONS = {"max_new_tokens": {"solver": 64, "evaluator": 48, "scorer": 8}}
 
 
 def decoding_steps(episodes) -> tuple[int, int, int]:
@@ -44,24 +45,25 @@ def main():
     torch.set_num_threads(args.threads)
     policies = HFPolicies(resolve_model(args.model), AGENTS, {"r": 16, "alpha": 32, "target_modules": "all-linear"},
                           dtype="float32", device="cpu")
-    plans = plan_games("comas_v0", COMAS, AGENTS, args.games, 1, "rotate", seed=0, iteration=1)
-    results, played = {}, {}
+    plans = plan_games("comas_v0", COMAS_OPTIONS, AGENTS, args.games, 1, "rotate", seed=0, iteration=1)
+    results = {}
     for name, batches in [("batched", [plans]), ("one game at a time", [[p] for p in plans])]:
         torch.manual_seed(0)
         t0, tokens, calls = time.perf_counter(), 0, 0
         for batch in batches:
-            episodes, stats = play(policies, "comas_v0", COMAS, batch, temperature=0.8)
+            episodes, stats = play(policies, "comas_v0", COMAS_OPTIONS, batch, temperature=0.8)
             tokens, calls = tokens + stats.completion_tokens, calls + stats.generate_calls
         seconds = time.perf_counter() - t0
         results[name] = tokens / seconds
-        played.setdefault(name, episodes)
+        if name == "batched":  # one play of all the games: the episodes the step count reads
+            batched = episodes
         print(f"{name:<20} {args.games} games  {calls:3d} generate calls  {tokens:5d} tokens  "
               f"{seconds:7.1f} s  {tokens / seconds:6.1f} tokens/s")
     print(f"batched / one-at-a-time throughput: {results['batched'] / results['one game at a time']:.2f}x")
 
     negotiation = plan_games("negotiation_v0", {}, AGENTS, 32, 1, "rotate", seed=0, iteration=1)
     torch.manual_seed(0)
-    runs = [("comas_v0", args.games, played["batched"]),
+    runs = [("comas_v0", args.games, batched),
             ("negotiation_v0", 32, play(policies, "negotiation_v0", {}, negotiation, temperature=0.8)[0])]
     print(f"{'decoding steps':<16} {'games':>5} {'lockstep ticks':>15} {'longest game':>13} {'most saved':>11} "
           f"{'rows a step':>12}")
