@@ -1,22 +1,30 @@
 """Where one decoding step of coevo's sampling loop goes, and what the LM head alone costs by rows.
 
-    flock /tmp/coevo-bench.lock python bench/decode_step.py [--rows 12]
+    flock /tmp/coevo-bench.lock python bench/decode_step.py [--rows 12] [--part lean]
 
 Part 1 profiles `sampling.sample` (SmolLM2-135M, 3 adapters mixed, prompts of about 280 tokens):
 a run of 65 new tokens less a run of 1, over 64 steps, so prefill drops out. CPU time per step is
 grouped by what the op is: the 210 base projections, the LM head, the stacked LoRA ops, attention,
 and everything else. Part 2 times the LM head (49,152 x 576) alone, whole and in 512-row vocabulary
 slices, by rows. No side of this is adopted code; docs/performance.md says what was left out and why.
+
+`--part lean` asks how much of a step is Python around the ops: from one prefilled state it runs
+40 greedy decoding steps through transformers' forward and, on a copy of the KV buffers, through
+coevo's `llama_decode.decode_step` (the same ops in the same order, called directly: no module
+calls, decorators, attention-interface lookup or mask and cache objects), the two taking turns step
+by step. It prints ms a step for each and whether every step's logits were the same bits.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from coevo.models import sampling
+from coevo.models.llama_decode import decode_step
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
 
@@ -95,16 +103,62 @@ def lm_head_by_rows(pol: HFPolicies, repeats: int = 20) -> None:
         print(f"{rows:>4} {best(lambda: x @ weight.t()):9.2f} {best(lambda: sliced(x)):18.2f}", flush=True)
 
 
+def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
+    """transformers' forward against `decode_step` on the same decoding state, taking turns."""
+    model, n_agents = pol.model, len(pol.lora.agents)
+    gen = torch.Generator().manual_seed(0)
+    for module in model.modules():  # adapters that change the output (B starts at zero)
+        if hasattr(module, "B_t"):
+            module.B_t.normal_(0, 0.02, generator=gen)
+    prompts = [torch.randint(100, 40000, (270 + 3 * i,), generator=gen).tolist() for i in range(rows)]
+    cache_arg = sampling.cache_kwarg(model)
+    print(f"-- {steps} greedy decoding steps, {rows} rows of 270-{267 + 3 * rows} prompt tokens: transformers' "
+          f"forward and decode_step taking turns on copies of one state")
+    print(f"{'adapters':<10} {'transformers ms':>16} {'decode_step ms':>15} {'speed-up':>9}  same bits")
+    for mixed in (False, True):
+        agents = [pol.lora.agents[i % n_agents] if mixed else None for i in range(rows)]
+
+        def use_rows(rr):
+            pol.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu")
+
+        logits, kv, attention = sampling._prefill(model, prompts, [0] * rows, {}, pol.tokenizer.pad_token_id,
+                                                  "cpu", steps + 1, use_rows, cache_arg)
+        use_rows(list(range(rows)))
+        sides = {name: [attention, attention.sum(-1, keepdim=True) - 1, logits.argmax(-1), state, 0.0]
+                 for name, state in (("hf", kv), ("plain", copy.deepcopy(kv)))}
+        same = True
+        for _ in range(steps):
+            out = {}
+            for name, side in sides.items():
+                side[0] = torch.cat([side[0], side[0].new_ones(rows, 1)], 1)
+                side[1] = side[1] + 1
+                t0 = time.perf_counter()
+                if name == "hf":
+                    out[name] = model(input_ids=side[2][:, None], attention_mask=side[0], position_ids=side[1],
+                                      use_cache=True, **{cache_arg: side[3]}).logits[:, -1]
+                else:
+                    out[name] = decode_step(model, side[2], side[0], side[1], side[3])
+                side[4] += time.perf_counter() - t0
+                side[2] = out[name].argmax(-1)
+            same = same and torch.equal(out["hf"], out["plain"])
+        hf, plain = sides["hf"][4] / steps * 1000, sides["plain"][4] / steps * 1000
+        print(f"{'3 mixed' if mixed else 'none':<10} {hf:16.1f} {plain:15.1f} {hf / plain:8.2f}x  {same}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--part", choices=["profile", "lean"], default="profile")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pol = HFPolicies(resolve_model("smollm2-135m"), ["a0", "a1", "a2"], LORA)
     print(f"# bench/decode_step.py  smollm2-135m fp32  threads={args.threads}  "
           f"cpu={torch.backends.cpu.get_cpu_capability()}", flush=True)
     with torch.no_grad():
+        if args.part == "lean":
+            lean_step(pol, args.rows)
+            return
         profile_step(pol, args.rows)
         lm_head_by_rows(pol)
 

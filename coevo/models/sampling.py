@@ -12,7 +12,8 @@ turns from an 8-token score to a 96-token solution, most of that work is waste. 
   like an earlier prompt of its agent (the same game one turn later) starts from that one's keys
   and values;
 - decodes all rows together from one KV buffer written in place (it grows by `GROW` columns when
-  full), instead of a cache re-concatenated at every step;
+  full), instead of a cache re-concatenated at every step, and a Llama-family model's step in
+  plain ops (`llama_decode.py`: transformers' arithmetic without its Python around it);
 - drops finished rows (eos, their own `max_new`, a stop string) from the running batch, and the left
   padding columns no remaining row needs, once a quarter of the batch is done: moving the cache
   costs about one decoding step of the rows kept, so it is not done for every row that ends;
@@ -31,6 +32,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from coevo.models.llama_decode import PlainDecoder
 from coevo.models.prompt_cache import PromptCache
 
 # Padded tokens in one prefill forward, by device type. A GPU wants large matmuls. On a CPU,
@@ -85,6 +87,11 @@ class BufferLayer(DynamicLayer):
         self.length += n
         self._views()
         return self.keys, self.values
+
+    def drop_last(self, n: int) -> None:
+        """Forget the last `n` columns written; the next update writes over them."""
+        self.length -= n
+        self._views()
 
     def keep(self, index: torch.Tensor, first_col: int) -> None:
         """Keep rows `index`, from column `first_col` on (one copy of what is kept)."""
@@ -318,6 +325,7 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
     rows, shared, start = [rows[j] for j in order], [shared[j] for j in order], [start[j] for j in order]
     keys = None if keys is None else [keys[j] for j in order]
     cache_arg = cache_kwarg(model)
+    decode = PlainDecoder(model, cache_arg)
     chunk_rows = None if use_rows is None else (lambda js: use_rows([rows[j] for j in js]))
     sorted_prompts = [prompts[i] for i in rows]
     prefixes = _shared_cache(model, sorted_prompts, [0 if j in kept else n for j, n in enumerate(shared)], keys,
@@ -365,5 +373,4 @@ def sample(model, prompts: list[list[int]], max_new: list[int], *, temperature: 
             if use_rows is not None:
                 use_rows(rows)
         attention = torch.cat([attention, attention.new_ones(len(rows), 1)], dim=1)
-        logits = model(input_ids=token[:, None], attention_mask=attention, position_ids=positions,
-                       use_cache=True, **{cache_arg: kv}).logits[:, -1]
+        logits = decode(token, attention, positions, kv)
