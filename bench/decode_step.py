@@ -6,7 +6,7 @@ Part 1 profiles `sampling.sample` (SmolLM2-135M, 3 adapters mixed, prompts of ab
 a run of 65 new tokens less a run of 1, over 64 steps, so prefill drops out. CPU time per step is
 grouped by what the op is: the 210 base projections, the LM head, the stacked LoRA ops, attention,
 and everything else. Part 2 times the LM head (49,152 x 576) alone, whole and in 512-row vocabulary
-slices, by rows. No side of this is adopted code; docs/performance.md says what was left out and why.
+slices, by rows; the slices were left out (docs/performance.md says why).
 
 `--part lean` asks how much of a step is Python around the ops: from one prefilled state it runs
 40 greedy decoding steps through transformers' forward and, on a copy of the KV buffers, through

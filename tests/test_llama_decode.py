@@ -17,21 +17,28 @@ PROMPTS = ["What is 2 + 3?", "Tom has 3 apples and buys 4 more. How many apples 
            "Solve the following math problem step by step."]
 
 
-@pytest.fixture(scope="module")
-def policies(tiny_model_path):
-    pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype="float32", device="cpu")
+def with_adapters(tiny_model_path, dtype: str) -> HFPolicies:
+    pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype=dtype, device="cpu")
     for i, agent in enumerate(AGENTS):  # adapters that change the logits (B starts at zero)
         g = torch.Generator().manual_seed(i)
         pol.set_adapter(agent, {k: v + 0.3 * torch.randn(v.shape, generator=g) for k, v in pol.get_adapter(agent).items()})
     return pol
 
 
-def test_each_step_is_transformers_bits_in_a_mixed_batch(policies):
+@pytest.fixture(scope="module")
+def policies(tiny_model_path):
+    return with_adapters(tiny_model_path, "float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])  # bfloat16: the rollout_dtype opt-in
+def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, dtype):
     """From one prefilled state, transformers' forward and `decode_step` on copies of the cache:
     the same logits and the same cached keys and values at every step, through a buffer that
     grows (2 spare columns) and rows that leave mid-way (the loop's `keep`), down to one row
     with no padding, where transformers passes sdpa no mask."""
+    policies = with_adapters(tiny_model_path, dtype)
     model, pad = policies.model, policies.tokenizer.pad_token_id
+    assert model.dtype == getattr(torch, dtype)
     assert llama_decode.supports(model)
     assert model.config.num_key_value_heads < model.config.num_attention_heads  # the GQA packing is exercised
     agents = ["a0", "__base__", "a1", "a0"]
