@@ -1,12 +1,12 @@
-"""A Llama model's decoding step in plain ops (coevo/models/llama_decode.py) gives transformers'
-logits bit for bit and writes the same keys and values, in a mixed-adapter batch whose KV buffers
-grow and whose finished rows leave; the sampling loop checks that once per model and decodes
-through transformers' forward where the plain step would differ or does not apply."""
+"""A Llama or Qwen2 model's decoding step in plain ops (coevo/models/llama_decode.py) gives
+transformers' logits bit for bit and writes the same keys and values, in a mixed-adapter batch whose
+KV buffers grow and whose finished rows leave; the sampling loop checks that once per model and
+decodes through transformers' forward where the plain step would differ or does not apply."""
 import copy
 
 import pytest
 import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from coevo.models import llama_decode, sampling
 from coevo.models.hf import HFPolicies
@@ -17,8 +17,31 @@ PROMPTS = ["What is 2 + 3?", "Tom has 3 apples and buys 4 more. How many apples 
            "Solve the following math problem step by step."]
 
 
-def with_adapters(tiny_model_path, dtype: str) -> HFPolicies:
-    pol = HFPolicies(tiny_model_path, AGENTS, LORA, dtype=dtype, device="cpu")
+def small(config_class, **kw):
+    """A config of the tiny model's size (4 heads of 16 sharing 2 key/value heads)."""
+    return config_class(vocab_size=768, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2_path(tmp_path_factory) -> str:
+    """A random Qwen2 (biases on q, k, v) with the tiny model's tokenizer."""
+    from coevo.models.tiny import build_tokenizer
+
+    path = tmp_path_factory.mktemp("tiny-qwen2")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        model = Qwen2ForCausalLM(small(Qwen2Config, tie_word_embeddings=True))
+        for name, p in model.named_parameters():  # biases that matter (they start at zero)
+            if name.endswith("_proj.bias"):
+                p.data.normal_(0, 0.5)
+    model.save_pretrained(path)
+    build_tokenizer().save_pretrained(path)
+    return str(path)
+
+
+def with_adapters(model_path, dtype: str) -> HFPolicies:
+    pol = HFPolicies(model_path, AGENTS, LORA, dtype=dtype, device="cpu")
     for i, agent in enumerate(AGENTS):  # adapters that change the logits (B starts at zero)
         g = torch.Generator().manual_seed(i)
         pol.set_adapter(agent, {k: v + 0.3 * torch.randn(v.shape, generator=g) for k, v in pol.get_adapter(agent).items()})
@@ -30,15 +53,15 @@ def policies(tiny_model_path):
     return with_adapters(tiny_model_path, "float32")
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])  # bfloat16: the rollout_dtype opt-in
-def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, dtype):
+@pytest.mark.parametrize("family, dtype", [("llama", "float32"), ("llama", "bfloat16"), ("qwen2", "float32")])
+def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, tiny_qwen2_path, family, dtype):
     """From one prefilled state, transformers' forward and `decode_step` on copies of the cache:
     the same logits and the same cached keys and values at every step, through a buffer that
     grows (2 spare columns) and rows that leave mid-way (the loop's `keep`), down to one row
-    with no padding, where transformers passes sdpa no mask."""
-    policies = with_adapters(tiny_model_path, dtype)
+    with no padding, where transformers passes sdpa no mask. bfloat16: the rollout_dtype opt-in."""
+    policies = with_adapters(tiny_model_path if family == "llama" else tiny_qwen2_path, dtype)
     model, pad = policies.model, policies.tokenizer.pad_token_id
-    assert model.dtype == getattr(torch, dtype)
+    assert model.dtype == getattr(torch, dtype) and model.config.model_type == family
     assert llama_decode.supports(model)
     assert model.config.num_key_value_heads < model.config.num_attention_heads  # the GQA packing is exercised
     agents = ["a0", "__base__", "a1", "a0"]
@@ -116,14 +139,16 @@ def test_a_plain_step_that_differs_is_dropped_with_a_warning(policies, monkeypat
     assert verdict is False and got == reference
 
 
-def test_a_model_outside_the_llama_family_decodes_through_transformers():
-    """A Qwen2 model (attention biases, its own modeling file) is not the plain step's: the loop
-    marks it so without trying, and decodes what transformers' greedy `generate` does."""
-    config = Qwen2Config(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+@pytest.mark.parametrize("config", [small(LlamaConfig, rope_parameters={"rope_type": "dynamic", "factor": 2.0,
+                                                                       "rope_theta": 10000.0}),
+                                    small(Qwen2Config, use_sliding_window=True, sliding_window=4, max_window_layers=1)])
+def test_a_model_the_plain_step_does_not_cover_decodes_through_transformers(config):
+    """A RoPE that rescales with length, or Qwen2 with sliding windows, is not the plain step's:
+    the loop marks the model so without trying, and decodes what transformers' greedy `generate`
+    does, past the window."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = Qwen2ForCausalLM(config).eval()
+        model = (LlamaForCausalLM if config.model_type == "llama" else Qwen2ForCausalLM)(config).eval()
     assert not llama_decode.supports(model)
     prompt = [5, 17, 33, 2, 60, 8]
     with torch.no_grad():

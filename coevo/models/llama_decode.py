@@ -1,21 +1,22 @@
-"""One decoding step of a Llama-family model in plain torch ops: transformers' arithmetic without
-transformers' Python around it.
+"""One decoding step of a Llama-family model (Llama, Qwen2) in plain torch ops: transformers'
+arithmetic without transformers' Python around it.
 
-A decoding step feeds one token a row through 30 decoder layers. transformers' forward wraps each
-op in module calls, decorators, an attention-interface lookup, mask construction and a cache
+A decoding step feeds one token a row through every decoder layer. transformers' forward wraps
+each op in module calls, decorators, an attention-interface lookup, mask construction and a cache
 object. On 2 CPU cores, leaving that out makes a SmolLM2-135M step at 12 rows 1.06-1.11x faster
-(`python bench/decode_step.py --part lean`). `decode_step` calls the same ops, in the same order and on the
-same shapes, as transformers 5.24's `modeling_llama.py` with its sdpa path for a single query token
-(with left padding: a boolean mask [B, 1, 1, L] and GQA packed as [B, kv heads, groups, D]; with
-none: no mask and sdpa's own `enable_gqa`), so its logits are the same bits, and it writes keys and
-values through the sampling loop's own cache layers.
+(`python bench/decode_step.py --part lean`). `decode_step` calls the same ops, in the same order
+and on the same shapes, as transformers 5.24's `modeling_llama.py` (and `modeling_qwen2.py`: the
+same ops with biases on q, k and v) on its sdpa path for a single query token: with left padding,
+a boolean mask [B, 1, 1, L] and GQA packed as [B, kv heads, groups, D]; with none, no mask and
+sdpa's own `enable_gqa`. So its logits are the same bits. It writes keys and values through the
+sampling loop's own cache layers.
 
 tests/test_llama_decode.py checks the bits step by step, with and without padding, through a
 growing cache and rows that leave. At run time `PlainDecoder` also runs each model's first step
 both ways and keeps to transformers' forward, with a warning, if they differ in one bit: that
 catches a transformers release that reorders an op, though not a change that only shows in
-another case than that first step's. Models outside the Llama family, or with RoPE types whose
-frequencies change with length, always take transformers' forward.
+another case than that first step's. Other models, Qwen2 with sliding windows, and RoPE types
+whose frequencies change with length always take transformers' forward.
 """
 from __future__ import annotations
 
@@ -24,20 +25,22 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import LlamaForCausalLM
+from transformers import LlamaForCausalLM, Qwen2ForCausalLM
 
 # RoPE types whose frequencies are fixed at load time (dynamic and longrope rescale them per call)
 _FIXED_ROPE = ("default", "linear", "llama3", "yarn")
 
 
 def supports(model: nn.Module) -> bool:
-    """Whether `decode_step` covers this model: a Llama causal LM on the sdpa attention path, SiLU
-    MLPs and a RoPE whose frequencies do not depend on the sequence."""
-    if type(model) is not LlamaForCausalLM:
+    """Whether `decode_step` covers this model: a Llama causal LM, or a Qwen2 one (Llama with
+    biases on q, k and v) whose layers all attend to the whole sequence, on the sdpa attention
+    path, with SiLU MLPs and a RoPE whose frequencies do not depend on the sequence."""
+    if type(model) not in (LlamaForCausalLM, Qwen2ForCausalLM):
         return False
     cfg = model.config
     rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_type", "default")
-    return cfg._attn_implementation == "sdpa" and cfg.hidden_act == "silu" and rope in _FIXED_ROPE
+    windows = any(t != "full_attention" for t in getattr(cfg, "layer_types", None) or [])
+    return cfg._attn_implementation == "sdpa" and cfg.hidden_act == "silu" and rope in _FIXED_ROPE and not windows
 
 
 def _rms(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
