@@ -124,17 +124,32 @@ def test_the_loop_checks_once_then_decodes_as_transformers_does(policies, monkey
         assert any(len(ids) > 1 for ids, _ in reference)  # rows that decoded, not only prefilled
 
 
-def test_a_plain_step_that_differs_is_dropped_with_a_warning(policies, monkeypatch):
-    """A plain step that rounds otherwise (here an RMSNorm that divides by the root instead of
-    multiplying by its inverse) fails the first-step check: a warning names the model, and the
-    run decodes through transformers' forward, its tokens and logprobs unchanged."""
+def other_rms(x, norm):
+    """RMSNorm that divides by the root instead of multiplying by its inverse: other roundings."""
+    return norm.weight * (x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon))
+
+
+def failing_in_layer_1():
+    """RMSNorm that raises at layer 1's first norm, after layer 0 wrote its keys and values."""
+    rms, calls = llama_decode._rms, []
+
+    def fails(x, norm):
+        calls.append(norm)
+        if len(calls) == 3:
+            raise AttributeError("'MyNorm' object has no attribute 'variance_epsilon'")
+        return rms(x, norm)
+    return fails
+
+
+@pytest.mark.parametrize("make_rms, says", [(lambda: other_rms, "max difference"),
+                                            (failing_in_layer_1, "it failed: AttributeError")])
+def test_a_plain_step_that_differs_or_fails_is_dropped_with_a_warning(policies, monkeypatch, make_rms, says):
+    """A plain step that rounds otherwise, or raises (a model of the family built otherwise),
+    fails the first-step check: a warning names the model and what went wrong, and the run
+    decodes through transformers' forward, its tokens and logprobs unchanged."""
     reference, _ = generate(policies, monkeypatch, False, greedy=True)
-
-    def other_rms(x, norm):
-        return norm.weight * (x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon))
-
-    monkeypatch.setattr(llama_decode, "_rms", other_rms)
-    with pytest.warns(UserWarning, match="does not give transformers' logits for LlamaForCausalLM"):
+    monkeypatch.setattr(llama_decode, "_rms", make_rms())
+    with pytest.warns(UserWarning, match=f"does not give transformers' logits for LlamaForCausalLM \\({says}"):
         got, verdict = generate(policies, monkeypatch, None, greedy=True)
     assert verdict is False and got == reference
 

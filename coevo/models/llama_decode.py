@@ -106,7 +106,8 @@ class PlainDecoder:
     """The sampling loop's decoding step for one model: `decode_step` where it gives transformers'
     bits, transformers' forward elsewhere. The first call on a supported model runs both (the
     cache's new column written twice, the second write over the first) and keeps the verdict on
-    the model, so each process checks once per model."""
+    the model, so each process checks once per model. A plain step that raises counts as one that
+    differs."""
 
     def __init__(self, model: nn.Module, cache_arg: str):
         self.model, self.cache_arg = model, cache_arg
@@ -123,13 +124,18 @@ class PlainDecoder:
             return decode_step(self.model, token, attention, positions, cache)
         if verdict is False:
             return self.forward(token, attention, positions, cache)
-        plain = decode_step(self.model, token, attention, positions, cache)
-        for layer in cache.layers:  # take the column back; transformers' forward writes it again
-            layer.drop_last(1)
+        written = [layer.length for layer in cache.layers]
+        try:
+            plain, failure = decode_step(self.model, token, attention, positions, cache), None
+        except Exception as e:  # a model of the family built otherwise: transformers' forward runs it
+            plain, failure = None, f"it failed: {type(e).__name__}: {e}"
+        for layer, n in zip(cache.layers, written):  # take its columns back; transformers' forward writes them
+            layer.drop_last(layer.length - n)
         logits = self.forward(token, attention, positions, cache)
-        self.model._coevo_plain_decode = torch.equal(plain, logits)
+        self.model._coevo_plain_decode = plain is not None and torch.equal(plain, logits)
         if not self.model._coevo_plain_decode:
+            failure = failure or f"max difference {(plain - logits).abs().max().item():.3g}"
             warnings.warn(f"coevo's plain decoding step does not give transformers' logits for "
-                          f"{type(self.model).__name__} (max difference {(plain - logits).abs().max().item():.3g}); "
-                          "decoding through transformers' forward", stacklevel=2)
+                          f"{type(self.model).__name__} ({failure}); decoding through transformers' forward",
+                          stacklevel=2)
         return logits
