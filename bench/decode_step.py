@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from coevo.models import sampling
-from coevo.models.llama_decode import decode_step
+from coevo.models.llama_decode import PlainDecoder, decode_step
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
 
@@ -112,6 +113,7 @@ def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
             module.B_t.normal_(0, 0.02, generator=gen)
     prompts = [torch.randint(100, 40000, (270 + 3 * i,), generator=gen).tolist() for i in range(rows)]
     cache_arg = sampling.cache_kwarg(model)
+    step = {"hf": PlainDecoder(model, cache_arg).forward, "plain": functools.partial(decode_step, model)}
     print(f"-- {steps} greedy decoding steps, {rows} rows of 270-{267 + 3 * rows} prompt tokens: transformers' "
           f"forward and decode_step taking turns on copies of one state")
     print(f"{'adapters':<10} {'transformers ms':>16} {'decode_step ms':>15} {'speed-up':>9}  same bits")
@@ -133,11 +135,7 @@ def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
                 side[0] = torch.cat([side[0], side[0].new_ones(rows, 1)], 1)
                 side[1] = side[1] + 1
                 t0 = time.perf_counter()
-                if name == "hf":
-                    out[name] = model(input_ids=side[2][:, None], attention_mask=side[0], position_ids=side[1],
-                                      use_cache=True, **{cache_arg: side[3]}).logits[:, -1]
-                else:
-                    out[name] = decode_step(model, side[2], side[0], side[1], side[3])
+                out[name] = step[name](side[2], side[0], side[1], side[3])
                 side[4] += time.perf_counter() - t0
                 side[2] = out[name].argmax(-1)
             same = same and torch.equal(out["hf"], out["plain"])

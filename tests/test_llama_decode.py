@@ -72,6 +72,7 @@ def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, tiny_q
         policies.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu")
 
     cache_arg = sampling.cache_kwarg(model)
+    transformers_step = llama_decode.PlainDecoder(model, cache_arg).forward  # transformers' own forward
     with torch.no_grad():
         logits, plain_kv, attention = sampling._prefill(model, prompts, [0] * len(prompts), {}, pad, "cpu", 2,
                                                         use_rows, cache_arg)
@@ -92,8 +93,7 @@ def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, tiny_q
             unpadded += bool(attention.all())
             attention = torch.cat([attention, attention.new_ones(len(rows), 1)], 1)
             positions = positions + 1
-            hf = model(input_ids=token[:, None], attention_mask=attention, position_ids=positions, use_cache=True,
-                       **{cache_arg: hf_kv}).logits[:, -1]
+            hf = transformers_step(token, attention, positions, hf_kv)
             plain = llama_decode.decode_step(model, token, attention, positions, plain_kv)
             assert torch.equal(plain, hf), step
             for a, b in zip(plain_kv.layers, hf_kv.layers):
