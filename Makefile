@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python bench/shared_prefix.py
 	$(BIN)/python bench/decode_step.py
 	$(BIN)/python bench/decode_step.py --part lean
+	$(BIN)/python bench/decode_step.py --part fusions
 	$(BIN)/python bench/lora_layouts.py
 	$(BIN)/python bench/learner.py
 	$(BIN)/python bench/learner.py --part parallel

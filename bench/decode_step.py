@@ -1,12 +1,17 @@
 """Where one decoding step of coevo's sampling loop goes, and what the LM head alone costs by rows.
 
-    flock /tmp/coevo-bench.lock python bench/decode_step.py [--rows 12] [--part lean]
+    flock /tmp/coevo-bench.lock python bench/decode_step.py [--rows 12] [--part lean|fusions]
 
 Part 1 profiles `sampling.sample` (SmolLM2-135M, 3 adapters mixed, prompts of about 280 tokens):
 a run of 65 new tokens less a run of 1, over 64 steps, so prefill drops out. CPU time per step is
 grouped by what the op is: the 210 base projections, the LM head, the stacked LoRA ops, attention,
 and everything else. Part 2 times the LM head (49,152 x 576) alone, whole and in 512-row vocabulary
 slices, by rows; the slices were left out (docs/performance.md says why).
+
+`--part fusions` times, on the model's own weights and a decoding step's shapes, each way of
+doing a step's projections and norms in fewer or other ops that is left: q/k/v in one matmul and
+gate/up in one (each layer's weights concatenated), weights stored transposed, and torch's fused
+RMSNorm, each against the ops `decode_step` runs, taking turns, with whether the bits are the same.
 
 `--part lean` asks how much of a step is Python around the ops: from one prefilled state it runs
 40 greedy decoding steps through transformers' forward and, on a copy of the KV buffers, through
@@ -22,6 +27,7 @@ import functools
 import time
 
 import torch
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from coevo.models import sampling
@@ -79,17 +85,20 @@ def profile_step(pol: HFPolicies, rows: int) -> None:
     print(f"{'step':<18} {sum(step.values()):7.1f} ms", flush=True)
 
 
+def best_ms(fn, repeats: int) -> float:
+    """The least of `repeats` timings of fn(), in ms, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times) * 1000
+
+
 def lm_head_by_rows(pol: HFPolicies, repeats: int = 20) -> None:
     weight = pol.model.get_output_embeddings().weight.detach()
-
-    def best(fn) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times) * 1000
+    best = functools.partial(best_ms, repeats=repeats)
 
     def sliced(x):
         out = x.new_empty(x.shape[0], weight.shape[0])
@@ -143,11 +152,55 @@ def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
         print(f"{'3 mixed' if mixed else 'none':<10} {hf:16.1f} {plain:15.1f} {hf / plain:8.2f}x  {same}", flush=True)
 
 
+def fusions(pol: HFPolicies, rows: int, repeats: int = 15) -> None:
+    """Each fusion over all decoder layers' weights (so they stream from memory as in a step),
+    against the ops decode_step runs, the two taking turns; ms for all layers, and same bits."""
+    from coevo.models.llama_decode import _rms
+
+    layers = pol.model.model.layers
+    gen = torch.Generator().manual_seed(0)
+    hidden = pol.model.config.hidden_size
+    x = torch.randn(rows, hidden, generator=gen)
+    mid = torch.randn(rows, pol.model.config.intermediate_size, generator=gen)
+
+    def w(module):  # the base weight of a plain or an adapter-wrapped projection
+        return module.weight.detach()
+
+    attn = [layer.self_attn for layer in layers]
+    mlp = [layer.mlp for layer in layers]
+    qkv = [torch.cat([w(a.q_proj), w(a.k_proj), w(a.v_proj)]) for a in attn]
+    gate_up = [torch.cat([w(m.gate_proj), w(m.up_proj)]) for m in mlp]
+    weights = [w(p) for a, m in zip(attn, mlp) for p in (a.q_proj, a.k_proj, a.v_proj, a.o_proj, m.gate_proj, m.up_proj)]
+    inputs = [x] * len(weights) + [mid] * len(mlp)  # down_proj reads the MLP's inner width
+    weights += [w(m.down_proj) for m in mlp]
+    transposed = [t.t().contiguous() for t in weights]
+    norms = [n for layer in layers for n in (layer.input_layernorm, layer.post_attention_layernorm)]
+    cases = [
+        ("q, k, v in one matmul", lambda: [F.linear(x, w(p)) for a in attn for p in (a.q_proj, a.k_proj, a.v_proj)],
+         lambda: [y for t, a in zip(qkv, attn)
+                  for y in F.linear(x, t).split([w(a.q_proj).shape[0], w(a.k_proj).shape[0], w(a.v_proj).shape[0]], -1)]),
+        ("gate, up in one matmul", lambda: [F.linear(x, w(p)) for m in mlp for p in (m.gate_proj, m.up_proj)],
+         lambda: [y for t, m in zip(gate_up, mlp) for y in F.linear(x, t).split(w(m.gate_proj).shape[0], -1)]),
+        ("weights stored transposed", lambda: [F.linear(i, t) for i, t in zip(inputs, weights)],
+         lambda: [i @ t for i, t in zip(inputs, transposed)]),
+        ("torch's fused RMSNorm", lambda: [_rms(x, n) for n in norms],
+         lambda: [F.rms_norm(x, (hidden,), n.weight, n.variance_epsilon) for n in norms]),
+    ]
+    print(f"-- {len(layers)} layers' weights, {rows} rows; best of {repeats}, the two sides taking turns")
+    print(f"{'fusion':<28} {'ops now ms':>11} {'fused ms':>9} {'speed-up':>9}  same bits")
+    for name, now, fused in cases:
+        same = all(torch.equal(a, b) for a, b in zip(now(), fused()))
+        a = b = float("inf")
+        for _ in range(repeats):
+            a, b = min(a, best_ms(now, 1)), min(b, best_ms(fused, 1))
+        print(f"{name:<28} {a:11.2f} {b:9.2f} {a / b:8.2f}x  {same}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--part", choices=["profile", "lean"], default="profile")
+    ap.add_argument("--part", choices=["profile", "lean", "fusions"], default="profile")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pol = HFPolicies(resolve_model("smollm2-135m"), ["a0", "a1", "a2"], LORA)
@@ -156,6 +209,9 @@ def main() -> None:
     with torch.no_grad():
         if args.part == "lean":
             lean_step(pol, args.rows)
+            return
+        if args.part == "fusions":
+            fusions(pol, args.rows)
             return
         profile_step(pol, args.rows)
         lm_head_by_rows(pol)
