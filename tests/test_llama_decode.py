@@ -53,14 +53,18 @@ def policies(tiny_model_path):
     return with_adapters(tiny_model_path, "float32")
 
 
-@pytest.mark.parametrize("family, dtype", [("llama", "float32"), ("llama", "bfloat16"), ("qwen2", "float32")])
-def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, tiny_qwen2_path, family, dtype):
+@pytest.mark.parametrize("family, dtype, adapters", [("llama", "float32", True), ("llama", "bfloat16", True),
+                                                     ("qwen2", "float32", True), ("llama", "float32", False)])
+def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, tiny_qwen2_path, family, dtype, adapters):
     """From one prefilled state, transformers' forward and `decode_step` on copies of the cache:
     the same logits and the same cached keys and values at every step, through a buffer that
     grows (2 spare columns) and rows that leave mid-way (the loop's `keep`), down to one row
-    with no padding, where transformers passes sdpa no mask. bfloat16: the rollout_dtype opt-in."""
-    policies = with_adapters(tiny_model_path if family == "llama" else tiny_qwen2_path, dtype)
+    with no padding, where transformers passes sdpa no mask. bfloat16: the rollout_dtype opt-in.
+    Without adapters: a full-weight agent's model (`model.lora=null`), plain nn.Linear layers."""
+    path = tiny_model_path if family == "llama" else tiny_qwen2_path
+    policies = with_adapters(path, dtype) if adapters else HFPolicies(path, AGENTS, None, dtype=dtype, device="cpu")
     model, pad = policies.model, policies.tokenizer.pad_token_id
+    assert all(type(m.self_attn.q_proj) is torch.nn.Linear for m in model.model.layers) != adapters
     assert model.dtype == getattr(torch, dtype) and model.config.model_type == family
     assert llama_decode.supports(model)
     assert model.config.num_key_value_heads < model.config.num_attention_heads  # the GQA packing is exercised
@@ -69,7 +73,8 @@ def test_each_step_is_transformers_bits_in_a_mixed_batch(tiny_model_path, tiny_q
     rows = list(range(len(prompts)))
 
     def use_rows(rr):
-        policies.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu")
+        if adapters:
+            policies.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu")
 
     cache_arg = sampling.cache_kwarg(model)
     transformers_step = llama_decode.PlainDecoder(model, cache_arg).forward  # transformers' own forward
