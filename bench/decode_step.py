@@ -2,8 +2,10 @@
 
     flock /tmp/coevo-bench.lock python bench/decode_step.py [--rows 12] [--part lean|fusions]
 
-Part 1 profiles `sampling.sample` (SmolLM2-135M, 3 adapters mixed, prompts of about 280 tokens):
-a run of 65 new tokens less a run of 1, over 64 steps, so prefill drops out. CPU time per step is
+Part 1 profiles the sampling loop's decoding step (`PlainDecoder`: `decode_step` where it gives
+transformers' bits; SmolLM2-135M, 3 adapters mixed, prompts of about 280 tokens): 64 greedy steps
+after a prefill that the profiler does not see. (It once profiled a 65-token `sampling.sample` less
+a 1-token one; the prefill, larger than the 64 steps, made that difference noisy.) CPU time a step is
 grouped by what the op is: the 210 base projections, the LM head, the stacked LoRA ops, attention,
 and everything else. Part 2 times the LM head (49,152 x 576) alone, whole and in 512-row vocabulary
 slices, by rows; the slices were left out (docs/performance.md says why).
@@ -58,31 +60,41 @@ def profile_step(pol: HFPolicies, rows: int) -> None:
     gen = torch.Generator().manual_seed(0)
     prompts = [torch.randint(100, 40000, (270 + i,), generator=gen).tolist() for i in range(rows)]
     agents = [pol.lora.agents[i % n_agents] for i in range(rows)]
-    kw = dict(temperature=0.8, greedy=False, eos_id=-1, pad_id=pol.tokenizer.pad_token_id, seeds=list(range(rows)),
-              use_rows=lambda rr: pol.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu"))
-    sampling.sample(model, prompts, [4] * rows, **kw)  # warm-up
 
-    def parts(new_tokens: int) -> dict[str, float]:
+    def use_rows(rr):
+        pol.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu")
+
+    # warm-up, and the loop's first-step check, which leaves its verdict on the model
+    sampling.sample(model, prompts, [4] * rows, temperature=0.8, greedy=False, eos_id=-1,
+                    pad_id=pol.tokenizer.pad_token_id, seeds=list(range(rows)), use_rows=use_rows)
+    cache_arg = sampling.cache_kwarg(model)
+    step = PlainDecoder(model, cache_arg)  # the loop's own step: decode_step where it gives transformers' bits
+
+    def parts() -> dict[str, float]:
+        """CPU time by group of STEPS greedy decoding steps from a fresh prefill (not profiled)."""
+        logits, kv, attention = sampling._prefill(model, prompts, [0] * rows, {}, pol.tokenizer.pad_token_id,
+                                                  "cpu", STEPS + 1, use_rows, cache_arg)
+        use_rows(list(range(rows)))
+        positions, token = attention.sum(-1, keepdim=True) - 1, logits.argmax(-1)
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
-            sampling.sample(model, prompts, [new_tokens] * rows, **kw)
+            for _ in range(STEPS):
+                attention = torch.cat([attention, attention.new_ones(rows, 1)], 1)
+                positions = positions + 1
+                token = step(token, attention, positions, kv).argmax(-1)
         out: dict[str, float] = {}
         vocab, cols = model.get_output_embeddings().weight.shape[0], n_agents * LORA["r"]
         for e in p.key_averages(group_by_input_shape=True):
             g = group(e.key, e.input_shapes, vocab, cols)
-            out[g] = out.get(g, 0.0) + e.self_cpu_time_total / 1000
+            out[g] = out.get(g, 0.0) + e.self_cpu_time_total / 1000 / STEPS
         return out
 
-    def least(new_tokens: int) -> dict[str, float]:  # each group's least of two runs: less noise
-        a, b = parts(new_tokens), parts(new_tokens)
-        return {k: min(a.get(k, 0.0), b.get(k, 0.0)) for k in a.keys() | b.keys()}
-
-    one, many = least(1), least(STEPS + 1)
-    step = {k: (many.get(k, 0.0) - one.get(k, 0.0)) / STEPS for k in many}
+    a, b = parts(), parts()  # each group's least of two runs: less noise
+    per_step = {k: min(a.get(k, 0.0), b.get(k, 0.0)) for k in a.keys() | b.keys()}
     print(f"-- one decoding step, {rows} rows of 270-{269 + rows} prompt tokens, {n_agents} adapters mixed "
-          f"(profiler CPU time, least of 2 runs: {STEPS + 1} new tokens less 1, over {STEPS} steps)")
+          f"(profiler CPU time of {STEPS} greedy steps after a prefill, a step; each group's least of 2 runs)")
     for k in ("projections", "LM head", "attention", "LoRA", "everything else"):
-        print(f"{k:<18} {step.get(k, 0.0):7.1f} ms")
-    print(f"{'step':<18} {sum(step.values()):7.1f} ms", flush=True)
+        print(f"{k:<18} {per_step.get(k, 0.0):7.1f} ms")
+    print(f"{'step':<18} {sum(per_step.values()):7.1f} ms", flush=True)
 
 
 def best_ms(fn, repeats: int) -> float:
