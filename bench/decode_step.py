@@ -8,7 +8,7 @@ after a prefill that the profiler does not see. (It once profiled a 65-token `sa
 a 1-token one; the prefill, larger than the 64 steps, made that difference noisy.) CPU time a step is
 grouped by what the op is: the 210 base projections, the LM head, the stacked LoRA ops, attention,
 and everything else. Part 2 times the LM head (49,152 x 576) alone, whole and in 512-row vocabulary
-slices, by rows; the slices were left out (docs/performance.md says why).
+slices, by rows: `decode_step` slices it below 16 rows (`llama_decode.SLICED_BELOW`).
 
 `--part fusions` times, on the model's own weights and a decoding step's shapes, each way of
 doing a step's projections and norms in fewer or other ops that is left: q/k/v in one matmul and
