@@ -3,7 +3,8 @@ arithmetic without transformers' Python around it.
 
 A decoding step feeds one token a row through every decoder layer. transformers' forward wraps
 each op in module calls, decorators, an attention-interface lookup, mask construction and a cache
-object. On 2 CPU cores, leaving that out makes a SmolLM2-135M step at 12 rows 1.08-1.11x faster
+object. On 2 CPU cores, leaving that out makes a SmolLM2-135M step at 12 rows 1.08-1.11x faster,
+and its LM head in vocabulary slices below 16 rows (`_lm_head`) 1.16-1.18x in all
 (`python bench/decode_step.py --part lean`). `decode_step` calls the same ops, in the same order
 and on the same shapes, as transformers 5.24's `modeling_llama.py` (and `modeling_qwen2.py`: the
 same ops with biases on q, k and v) on its sdpa path for a single query token: with left padding,
