@@ -66,7 +66,8 @@ def _linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 # The LM head of a few rows, 49,152 x 576 for SmolLM2, runs faster as one matmul per slice of this many
 # vocabulary rows than as one whole matmul (MKL on 2 cores: 1.08x a whole decoding step at 12 rows,
-# 1.01x at 6; same bits, since each logit is the same dot product); from 16 rows on the whole one is faster
+# 1.01x at 6; same bits, since each logit is the same dot product); from 16 rows on the whole one is faster.
+# A BLAS whose slices rounded otherwise would fail PlainDecoder's first-step check: transformers' forward then.
 HEAD_SLICE, SLICED_BELOW = 512, 16
 
 
