@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from coevo.models import sampling
-from coevo.models.llama_decode import PlainDecoder, decode_step
+from coevo.models.llama_decode import HEAD_SLICE, PlainDecoder, _rms, decode_step, head_in_slices
 from coevo.models.hf import HFPolicies
 from coevo.models.store import resolve_model
 
@@ -47,12 +47,21 @@ def group(name: str, shapes: list, vocab: int, lora_cols: int) -> str:
         return "attention"
     if name in ("aten::mm", "aten::addmm_"):
         dims = [d for s in shapes if s for d in s]
-        if vocab in dims:
+        if vocab in dims or HEAD_SLICE in dims:  # decode_step's head runs in HEAD_SLICE-row slices below 16 rows
             return "LM head"
         return "LoRA" if lora_cols in dims else "projections"
     if name == "aten::mul_" and shapes and shapes[0] and shapes[0][-1] == lora_cols:
         return "LoRA"  # the route mask
     return "everything else"
+
+
+def prefilled(pol: HFPolicies, prompts: list[list[int]], use_rows, steps: int):
+    """The sampling loop's state after prefilling `prompts`, room for `steps` more columns, every row
+    routed: (next token, KV cache, attention mask, positions)."""
+    logits, kv, attention = sampling._prefill(pol.model, prompts, [0] * len(prompts), {}, pol.tokenizer.pad_token_id,
+                                              "cpu", steps + 1, use_rows, sampling.cache_kwarg(pol.model))
+    use_rows(list(range(len(prompts))))
+    return logits.argmax(-1), kv, attention, attention.sum(-1, keepdim=True) - 1
 
 
 def profile_step(pol: HFPolicies, rows: int) -> None:
@@ -67,15 +76,11 @@ def profile_step(pol: HFPolicies, rows: int) -> None:
     # warm-up, and the loop's first-step check, which leaves its verdict on the model
     sampling.sample(model, prompts, [4] * rows, temperature=0.8, greedy=False, eos_id=-1,
                     pad_id=pol.tokenizer.pad_token_id, seeds=list(range(rows)), use_rows=use_rows)
-    cache_arg = sampling.cache_kwarg(model)
-    step = PlainDecoder(model, cache_arg)  # the loop's own step: decode_step where it gives transformers' bits
+    step = PlainDecoder(model, sampling.cache_kwarg(model))  # the loop's own step: decode_step where it gives transformers' bits
 
     def parts() -> dict[str, float]:
         """CPU time by group of STEPS greedy decoding steps from a fresh prefill (not profiled)."""
-        logits, kv, attention = sampling._prefill(model, prompts, [0] * rows, {}, pol.tokenizer.pad_token_id,
-                                                  "cpu", STEPS + 1, use_rows, cache_arg)
-        use_rows(list(range(rows)))
-        positions, token = attention.sum(-1, keepdim=True) - 1, logits.argmax(-1)
+        token, kv, attention, positions = prefilled(pol, prompts, use_rows, STEPS)
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
             for _ in range(STEPS):
                 attention = torch.cat([attention, attention.new_ones(rows, 1)], 1)
@@ -112,17 +117,11 @@ def lm_head_by_rows(pol: HFPolicies, repeats: int = 20) -> None:
     weight = pol.model.get_output_embeddings().weight.detach()
     best = functools.partial(best_ms, repeats=repeats)
 
-    def sliced(x):
-        out = x.new_empty(x.shape[0], weight.shape[0])
-        for j in range(0, weight.shape[0], 512):
-            torch.mm(x, weight[j:j + 512].t(), out=out[:, j:j + 512])
-        return out
-
     print(f"-- the LM head ({weight.shape[0]} x {weight.shape[1]}) alone, best of {repeats}")
-    print(f"{'rows':>4} {'whole ms':>9} {'512-row slices ms':>18}")
+    print(f"{'rows':>4} {'whole ms':>9} {f'{HEAD_SLICE}-row slices ms':>18}")
     for rows in (1, 4, 8, 12, 14, 16, 36):
         x = torch.randn(rows, weight.shape[1])
-        print(f"{rows:>4} {best(lambda: x @ weight.t()):9.2f} {best(lambda: sliced(x)):18.2f}", flush=True)
+        print(f"{rows:>4} {best(lambda: x @ weight.t()):9.2f} {best(lambda: head_in_slices(x, weight)):18.2f}", flush=True)
 
 
 def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
@@ -133,8 +132,7 @@ def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
         if hasattr(module, "B_t"):
             module.B_t.normal_(0, 0.02, generator=gen)
     prompts = [torch.randint(100, 40000, (270 + 3 * i,), generator=gen).tolist() for i in range(rows)]
-    cache_arg = sampling.cache_kwarg(model)
-    step = {"hf": PlainDecoder(model, cache_arg).forward, "plain": functools.partial(decode_step, model)}
+    step = {"hf": PlainDecoder(model, sampling.cache_kwarg(model)).forward, "plain": functools.partial(decode_step, model)}
     print(f"-- {steps} greedy decoding steps, {rows} rows of 270-{267 + 3 * rows} prompt tokens: transformers' "
           f"forward and decode_step taking turns on copies of one state")
     print(f"{'adapters':<10} {'transformers ms':>16} {'decode_step ms':>15} {'speed-up':>9}  same bits")
@@ -144,11 +142,8 @@ def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
         def use_rows(rr):
             pol.lora.set_rows([agents[i] for i in rr], model.dtype, "cpu")
 
-        logits, kv, attention = sampling._prefill(model, prompts, [0] * rows, {}, pol.tokenizer.pad_token_id,
-                                                  "cpu", steps + 1, use_rows, cache_arg)
-        use_rows(list(range(rows)))
-        sides = {name: [attention, attention.sum(-1, keepdim=True) - 1, logits.argmax(-1), state, 0.0]
-                 for name, state in (("hf", kv), ("plain", copy.deepcopy(kv)))}
+        token, kv, attention, positions = prefilled(pol, prompts, use_rows, steps)
+        sides = {name: [attention, positions, token, state, 0.0] for name, state in (("hf", kv), ("plain", copy.deepcopy(kv)))}
         same = True
         for _ in range(steps):
             out = {}
@@ -167,8 +162,6 @@ def lean_step(pol: HFPolicies, rows: int, steps: int = 40) -> None:
 def fusions(pol: HFPolicies, rows: int, repeats: int = 15) -> None:
     """Each fusion over all decoder layers' weights (so they stream from memory as in a step),
     against the ops decode_step runs, the two taking turns; ms for all layers, and same bits."""
-    from coevo.models.llama_decode import _rms
-
     layers = pol.model.model.layers
     gen = torch.Generator().manual_seed(0)
     hidden = pol.model.config.hidden_size

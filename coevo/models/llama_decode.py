@@ -71,16 +71,20 @@ def _linear(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 HEAD_SLICE, SLICED_BELOW = 512, 16
 
 
-def _lm_head(head: nn.Module, h: torch.Tensor) -> torch.Tensor:
-    """Logits [B, V] of the last hidden states h [B, D]: a plain Linear head of fewer than
-    SLICED_BELOW rows in HEAD_SLICE-row slices of its weight, written into one output."""
-    if type(head) is not nn.Linear or head.bias is not None or h.shape[0] >= SLICED_BELOW:
-        return head(h)
-    weight = head.weight
+def head_in_slices(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """h [B, D] times weight [V, D] transposed, HEAD_SLICE vocabulary rows at a time, into one output."""
     out = h.new_empty(h.shape[0], weight.shape[0])
     for start in range(0, weight.shape[0], HEAD_SLICE):
         torch.mm(h, weight[start:start + HEAD_SLICE].t(), out=out[:, start:start + HEAD_SLICE])
     return out
+
+
+def _lm_head(head: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """Logits [B, V] of the last hidden states h [B, D]: a plain Linear head of fewer than
+    SLICED_BELOW rows in slices (`head_in_slices`), any other head as it is."""
+    if type(head) is not nn.Linear or head.bias is not None or h.shape[0] >= SLICED_BELOW:
+        return head(h)
+    return head_in_slices(h, head.weight)
 
 
 def decode_step(model: LlamaForCausalLM, token: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor,
